@@ -1,0 +1,1 @@
+from . import backbones, detectors, layers  # noqa: F401

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Installs the SM3Det stack into the current Python environment.
+#
+#   bash tools/install.sh            # idempotent: a second run only checks
+#
+# Order matters: torch first (mmcv compiles against it), then mmengine, then
+# mmcv 2.0.1 built from source with its ops, then mmdet 3.1.0 / mmrotate
+# 1.0.0rc1, then this package (editable). The built mmcv wheel is cached under
+# $SM3DET_CACHE (default ~/.cache/sm3det), keyed by torch version and CUDA, so
+# a rerun or a fresh clone reuses it.
+#
+# Environment: PYTHON (default python3), SM3DET_CACHE, MAX_JOBS (mmcv build).
+set -Eeuo pipefail
+
+PY=${PYTHON:-python3}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${SM3DET_CACHE:-$HOME/.cache/sm3det}
+MMCV_VERSION=2.0.1
+TORCH_CPU_VERSION=2.13.0
+
+say() { echo "[install] $*"; }
+die() { echo "[install] ERROR: $*" >&2; exit 1; }
+pip_q() { "$PY" -m pip install -q --disable-pip-version-check "$@" ||
+            die "pip install $* failed (no network access to the package index?)"; }
+pyok() { "$PY" -c "$1" >/dev/null 2>&1; }
+
+command -v "$PY" >/dev/null || die "no '$PY' on PATH (set PYTHON=/path/to/python)"
+pyok 'import sys; assert sys.version_info >= (3, 8)' || die "Python >= 3.8 is required"
+"$PY" -m pip --version >/dev/null 2>&1 || die "pip is not available for $PY"
+
+# Fast path: everything present and this checkout is the one installed.
+if "$PY" "$ROOT/tools/misc/check_env.py" --root "$ROOT" --quiet 2>/dev/null; then
+    say "environment complete, nothing to do"
+    exit 0
+fi
+
+# 1. torch: keep an installed one (e.g. a CUDA build); otherwise the CPU build.
+if pyok 'import torch'; then
+    say "torch $("$PY" -c 'import torch; print(torch.__version__)') already installed, keeping it"
+else
+    say "installing torch==$TORCH_CPU_VERSION (CPU build)"
+    pip_q "torch==$TORCH_CPU_VERSION"
+fi
+
+# 2. Build requirements for mmcv and the runtime stack except mmcv itself.
+pyok 'import pkg_resources, wheel, ninja' || {
+    say "installing build requirements (setuptools with pkg_resources, wheel, ninja)"
+    pip_q -r "$ROOT/requirements/build.txt"; }
+pyok 'import mmengine; assert mmengine.__version__.startswith("0.10.")' || {
+    say "installing mmengine 0.10.x"; pip_q "mmengine>=0.10.4,<0.11"; }
+
+# 3. mmcv with compiled ops, from the wheel cache or built once from source.
+mmcv_ok='import mmcv, mmcv._ext; assert mmcv.__version__ == "'$MMCV_VERSION'"'
+if ! pyok "$mmcv_ok"; then
+    key=$("$PY" - <<'EOF'
+import sys, torch
+cuda = torch.version.cuda if torch.cuda.is_available() else None
+tag = 'cu' + cuda.replace('.', '') if cuda else 'cpu'
+print(f"torch{torch.__version__.split('+')[0]}-{tag}-py{sys.version_info[0]}{sys.version_info[1]}")
+EOF
+)
+    wheel_dir="$CACHE/wheels/$key"
+    mkdir -p "$wheel_dir"
+    if ! ls "$wheel_dir"/mmcv-$MMCV_VERSION-*.whl >/dev/null 2>&1; then
+        command -v "${CXX:-g++}" >/dev/null || die "no C++ compiler (g++) found: mmcv $MMCV_VERSION must be compiled (apt-get install g++)"
+        say "building mmcv $MMCV_VERSION with ops for $key (once; 12-25 min on 2 cores)"
+        src=$(mktemp -d)
+        log="$CACHE/mmcv-build-$key.log"
+        "$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation \
+            "mmcv==$MMCV_VERSION" -d "$src" >/dev/null 2>&1 ||
+            die "could not download the mmcv $MMCV_VERSION source from the package index"
+        tar -xzf "$src/mmcv-$MMCV_VERSION.tar.gz" -C "$src"
+        # mmcv hard-codes -std=c++14; torch's headers state the standard they need.
+        std=$("$PY" - <<'EOF'
+import os, re, torch
+hdr = os.path.join(os.path.dirname(torch.__file__), 'include', 'ATen', 'ATen.h')
+m = re.search(r'C\+\+(\d+) or later compatible compiler', open(hdr).read())
+print(m.group(1) if m else '17')
+EOF
+)
+        sed -i "s/c++14/c++$std/g" "$src/mmcv-$MMCV_VERSION/setup.py"
+        say "compiling with -std=c++$std, log: $log"
+        ( cd "$src/mmcv-$MMCV_VERSION" &&
+          MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+          "$PY" -m pip wheel -v --no-build-isolation --no-deps -w "$wheel_dir" . ) >"$log" 2>&1 &
+        build=$!
+        while kill -0 $build 2>/dev/null; do
+            sleep 60
+            # ninja prints "[done/total]" per compile unit.
+            n=$(grep -o '^\[[0-9]*/[0-9]*\]' "$log" | tail -n 1 || true)
+            say "  ... still compiling mmcv ${n:-[starting]} ($(date +%H:%M))"
+        done
+        if ! wait $build; then
+            echo "----- last lines of $log -----" >&2; tail -n 25 "$log" >&2
+            die "mmcv build failed; full log in $log"
+        fi
+        rm -rf "$src"
+    else
+        say "reusing cached mmcv wheel from $wheel_dir"
+    fi
+    pip_q "$wheel_dir"/mmcv-$MMCV_VERSION-*.whl
+    pyok "$mmcv_ok" || die "mmcv installed but its compiled ops (mmcv._ext) do not import"
+fi
+
+# 4. mmdet, mmrotate and the rest of the runtime stack (mmcv is satisfied now).
+pyok 'import mmdet, mmrotate, pycocotools, shapely, matplotlib, pytest' || {
+    say "installing mmdet, mmrotate, pycocotools and the test requirements"
+    pip_q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"; }
+
+# 5. This package, editable, pointing at this checkout.
+say "installing sm3det (editable) from $ROOT"
+pip_q --no-deps --no-build-isolation -e "$ROOT"
+
+"$PY" "$ROOT/tools/misc/check_env.py" --root "$ROOT" || die "the environment check failed (see above)"
+say "done"

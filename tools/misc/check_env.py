@@ -1,0 +1,77 @@
+"""Check that the SM3Det stack is installed and consistent.
+
+Exits 0 when torch, mmengine 0.10.x, mmcv 2.0.1 with compiled ops, mmdet
+3.1.0, mmrotate 1.0.0rc1 and pycocotools import, and ``sm3det`` is installed
+from the given checkout. Otherwise prints what is missing and exits 1.
+"""
+import argparse
+import importlib
+import os
+import os.path as osp
+import sys
+
+EXPECTED = {
+    'mmengine': lambda v: v.startswith('0.10.'),
+    'mmcv': lambda v: v == '2.0.1',
+    'mmdet': lambda v: v == '3.1.0',
+    'mmrotate': lambda v: v == '1.0.0rc1',
+}
+
+
+def check(root):
+    """Return a list of human-readable problems (empty when all is well)."""
+    problems = []
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        return [f'torch does not import: {e}']
+    for name, ok in EXPECTED.items():
+        try:
+            mod = importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 - report any import failure
+            problems.append(f'{name} does not import: {e}')
+            continue
+        if not ok(mod.__version__):
+            problems.append(f'{name} {mod.__version__} is not the supported version')
+    try:
+        importlib.import_module('mmcv._ext')
+    except Exception as e:  # noqa: BLE001
+        problems.append(f'mmcv was installed without its compiled ops: {e}')
+    for name in ('pycocotools', 'shapely', 'pytest'):
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            problems.append(f'{name} does not import: {e}')
+    try:
+        import sm3det
+        where = osp.realpath(osp.dirname(osp.dirname(sm3det.__file__)))
+        if root and where != osp.realpath(root):
+            problems.append(f'sm3det is installed from {where}, not {root}')
+    except Exception as e:  # noqa: BLE001
+        problems.append(f'sm3det does not import: {e}')
+    return problems
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--root', default=None,
+                        help='checkout that sm3det must be installed from')
+    parser.add_argument('--quiet', action='store_true')
+    args = parser.parse_args()
+    # Importing from the checkout itself would hide a missing editable install.
+    sys.path = [p for p in sys.path
+                if osp.realpath(p or os.getcwd()) != osp.realpath(args.root or '')]
+    problems = check(args.root)
+    if not args.quiet:
+        for p in problems:
+            print(f'[check_env] {p}')
+        if not problems:
+            import mmcv, mmdet, mmengine, mmrotate, torch  # noqa: E401
+            print(f'[check_env] OK: torch {torch.__version__}, mmengine '
+                  f'{mmengine.__version__}, mmcv {mmcv.__version__} (ops), '
+                  f'mmdet {mmdet.__version__}, mmrotate {mmrotate.__version__}')
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == '__main__':
+    main()
