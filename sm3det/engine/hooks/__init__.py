@@ -1,0 +1,3 @@
+from .dso_hook import DSOHook
+
+__all__ = ['DSOHook']
