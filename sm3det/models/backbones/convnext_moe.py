@@ -1,0 +1,415 @@
+"""ConvNeXt with grid-level sparse MoE blocks (SM3Det's shared backbone).
+
+A ConvNeXt (Liu et al., 2022) in which chosen blocks replace their MLP by a
+:class:`~sm3det.models.layers.GridMoE` whose experts are copies of that MLP.
+With no MoE block it is exactly the dense ConvNeXt, and it loads ImageNet
+ConvNeXt checkpoints in the official (facebookresearch) and the mmpretrain
+key formats, copying every pretrained MLP into all experts of its block, so a
+freshly loaded MoE backbone computes what the dense pretrained one computes.
+
+Stages are numbered from 0 in code: the paper's "stages 2-4" are 1, 2, 3.
+"""
+import logging
+import re
+from typing import Dict, Iterator, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as checkpoint
+from mmcv.cnn.bricks import DropPath
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.runner.checkpoint import CheckpointLoader
+from mmrotate.registry import MODELS
+
+from ..layers import GridMoE
+
+ARCH_SETTINGS = {
+    # Test/mini-config size: stage 2 mixes MoE and dense blocks by default.
+    'mini': dict(depths=(1, 1, 3, 1), channels=(32, 64, 128, 256)),
+    'tiny': dict(depths=(3, 3, 9, 3), channels=(96, 192, 384, 768)),
+    'small': dict(depths=(3, 3, 27, 3), channels=(96, 192, 384, 768)),
+    'base': dict(depths=(3, 3, 27, 3), channels=(128, 256, 512, 1024)),
+    'large': dict(depths=(3, 3, 27, 3), channels=(192, 384, 768, 1536)),
+}
+
+# SM3Det's placement: the even blocks of the paper's stages 2, 3 and 4.
+DEFAULT_MOE_STAGES = (1, 2, 3)
+
+
+def even_block_indices(depths: Sequence[int],
+                       stages: Sequence[int] = DEFAULT_MOE_STAGES
+                       ) -> list:
+    """Per-stage MoE block indices: blocks 0, 2, 4, ... of ``stages``.
+
+    >>> even_block_indices((3, 3, 9, 3))
+    [[], [0, 2], [0, 2, 4, 6, 8], [0, 2]]
+    """
+    return [
+        list(range(0, depth, 2)) if stage in stages else []
+        for stage, depth in enumerate(depths)
+    ]
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of a ``(B, C, H, W)`` tensor."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias,
+                         self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+@MODELS.register_module()
+class ConvNeXtMLP(nn.Module):
+    """ConvNeXt's point-wise MLP on channels-last tokens: C -> rC -> C.
+
+    The two 1x1 convs are linear layers on ``(..., C)`` tensors; this is the
+    dense block's MLP and one expert of an MoE block.
+
+    Args:
+        in_channels (int): ``C``.
+        mlp_ratio (float): Hidden expansion ``r``. Defaults to 4.
+    """
+
+    def __init__(self, in_channels: int, mlp_ratio: float = 4.):
+        super().__init__()
+        hidden_channels = int(in_channels * mlp_ratio)
+        self.fc1 = nn.Linear(in_channels, hidden_channels)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_channels, in_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(..., C) -> (..., C)``."""
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class ConvNeXtBlock(nn.Module):
+    """depthwise 7x7 conv -> LayerNorm -> MLP or MoE -> layer scale -> +x.
+
+    Args:
+        channels (int): ``C``.
+        drop_path_rate (float): Stochastic depth of the residual branch.
+        layer_scale_init_value (float): Initial per-channel branch scale.
+        mlp_ratio (float): Hidden expansion of the MLP (of every expert).
+        moe_cfg (dict, optional): GridMoE arguments (``num_experts``,
+            ``top_k``, ...); None gives the dense block.
+        with_cp (bool): Recompute the block in backward to save memory.
+    """
+
+    def __init__(self,
+                 channels: int,
+                 drop_path_rate: float = 0.,
+                 layer_scale_init_value: float = 1e-6,
+                 mlp_ratio: float = 4.,
+                 moe_cfg: Optional[dict] = None,
+                 with_cp: bool = False):
+        super().__init__()
+        self.with_cp = with_cp
+        self.depthwise_conv = nn.Conv2d(
+            channels, channels, kernel_size=7, padding=3, groups=channels)
+        self.norm = nn.LayerNorm(channels, eps=1e-6)
+        mlp_cfg = dict(
+            type='ConvNeXtMLP', in_channels=channels, mlp_ratio=mlp_ratio)
+        if moe_cfg is None:
+            self.mlp = MODELS.build(mlp_cfg)
+        else:
+            self.mlp = GridMoE(
+                in_channels=channels, expert_cfg=mlp_cfg, **moe_cfg)
+        self.layer_scale = nn.Parameter(
+            torch.full((channels, ), layer_scale_init_value))
+        self.drop_path = DropPath(
+            drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W) -> (B, C, H, W)``."""
+        if self.with_cp and x.requires_grad:
+            # Non-reentrant: the MoE balance loss made inside keeps its graph;
+            # the saved RNG state replays the same gating noise and drop path.
+            return checkpoint.checkpoint(
+                self._forward, x, use_reentrant=False)
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        branch = self.depthwise_conv(x).permute(0, 2, 3, 1)
+        branch = self.mlp(self.norm(branch)) * self.layer_scale
+        return x + self.drop_path(branch.permute(0, 3, 1, 2))
+
+
+def convnext_keys_to_dense(state_dict: Dict[str, torch.Tensor]
+                           ) -> Dict[str, torch.Tensor]:
+    """Rename a ConvNeXt checkpoint to the names of a dense ConvNeXtMoE.
+
+    Accepts the official format (``downsample_layers.i.*``,
+    ``stages.i.j.dwconv/norm/pwconv1/pwconv2/gamma``, ``norm.*``,
+    ``head.*``), the mmpretrain format (optional ``backbone.`` prefix,
+    ``depthwise_conv``, ``pointwise_conv1/2`` as linear or 1x1 conv,
+    ``norm3``, ``head.fc.*``) and this module's own names. Classification
+    heads and, in detector checkpoints, everything outside ``backbone.`` are
+    dropped; the official classifier's final ``norm`` becomes ``norm3``.
+    """
+    if any(key.startswith('backbone.') for key in state_dict):
+        state_dict = {
+            key[len('backbone.'):]: value
+            for key, value in state_dict.items()
+            if key.startswith('backbone.')
+        }
+    renames = [
+        (r'^norm\.', 'norm3.'),
+        (r'\.(dwconv|depthwise_conv)\.', '.depthwise_conv.'),
+        (r'\.(pwconv1|pointwise_conv1)\.', '.mlp.fc1.'),
+        (r'\.(pwconv2|pointwise_conv2)\.', '.mlp.fc2.'),
+        (r'\.gamma$', '.layer_scale'),
+    ]
+    converted = {}
+    for key, value in state_dict.items():
+        if key.startswith('head.'):
+            continue
+        for pattern, replacement in renames:
+            key = re.sub(pattern, replacement, key)
+        if re.search(r'\.mlp\.fc\d\.weight$', key) and value.dim() == 4:
+            value = value.flatten(1)  # 1x1 conv weight -> linear weight
+        converted[key] = value
+    return converted
+
+
+@MODELS.register_module()
+class ConvNeXtMoE(BaseModule):
+    """ConvNeXt backbone whose chosen blocks use a grid-level sparse MoE.
+
+    Args:
+        arch (str | dict): ``'mini'`` (depths 1/1/3/1, channels
+            32/64/128/256, for tests and mini configs), ``'tiny'``,
+            ``'small'``, ``'base'``, ``'large'``, or a dict with ``depths``
+            and ``channels``.
+        in_channels (int): Image channels. Defaults to 3.
+        drop_path_rate (float): Stochastic depth, rising linearly over the
+            blocks from 0 to this value. Defaults to 0.1.
+        layer_scale_init_value (float): Defaults to 1e-6.
+        out_indices (Sequence[int]): Stages to output, each after its own
+            LayerNorm. Defaults to (0, 1, 2, 3): C2..C5, strides 4..32.
+        frozen_stages (int): Freeze the first ``frozen_stages`` stages with
+            their downsampling layers (0: nothing). Defaults to 0.
+        moe_blocks (Sequence[Sequence[int]], optional): Per-stage indices of
+            the blocks that get an MoE, e.g. ``[[], [0, 2], [0, 2, 4, 6, 8],
+            [0, 2]]``. None (default): the even blocks of stages 1-3
+            (0-based), SM3Det's placement; ``[]`` or all-empty lists: dense.
+        moe_cfg (dict): GridMoE arguments shared by all MoE blocks.
+            Defaults to ``dict(num_experts=8, top_k=2)``.
+        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        init_cfg (dict, optional): ``dict(type='Pretrained',
+            checkpoint=PATH_OR_URL, prefix=None)`` loads a ConvNeXt
+            checkpoint (see :func:`convnext_keys_to_dense`); otherwise
+            truncated-normal init (std 0.02) as in ConvNeXt.
+    """
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'tiny',
+                 in_channels: int = 3,
+                 drop_path_rate: float = 0.1,
+                 layer_scale_init_value: float = 1e-6,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = 0,
+                 moe_blocks: Optional[Sequence[Sequence[int]]] = None,
+                 moe_cfg: dict = dict(num_experts=8, top_k=2),
+                 with_cp: bool = False,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        if isinstance(arch, str):
+            if arch not in ARCH_SETTINGS:
+                raise KeyError(f'Unknown ConvNeXt arch {arch!r}; choose from '
+                               f'{sorted(ARCH_SETTINGS)} or pass a dict')
+            arch = ARCH_SETTINGS[arch]
+        self.depths = tuple(arch['depths'])
+        self.channels = tuple(arch['channels'])
+        num_stages = len(self.depths)
+        if len(self.channels) != num_stages:
+            raise ValueError(f'ConvNeXt depths {self.depths} and channels '
+                             f'{self.channels} differ in length')
+        self.out_indices = tuple(out_indices)
+        if not all(0 <= i < num_stages for i in self.out_indices):
+            raise ValueError(f'out_indices {self.out_indices} must lie in '
+                             f'[0, {num_stages})')
+        self.frozen_stages = frozen_stages
+        self.moe_blocks = self._check_moe_blocks(moe_blocks)
+
+        self.downsample_layers = nn.ModuleList([
+            nn.Sequential(
+                nn.Conv2d(in_channels, self.channels[0], 4, stride=4),
+                LayerNorm2d(self.channels[0], eps=1e-6))
+        ] + [
+            nn.Sequential(
+                LayerNorm2d(self.channels[i - 1], eps=1e-6),
+                nn.Conv2d(self.channels[i - 1], self.channels[i], 2, stride=2))
+            for i in range(1, num_stages)
+        ])
+        num_blocks = sum(self.depths)
+        drop_path_rates = [
+            drop_path_rate * i / max(num_blocks - 1, 1)
+            for i in range(num_blocks)
+        ]
+        self.stages = nn.ModuleList()
+        for stage, (depth, channels) in enumerate(
+                zip(self.depths, self.channels)):
+            first = sum(self.depths[:stage])
+            self.stages.append(
+                nn.Sequential(*[
+                    ConvNeXtBlock(
+                        channels,
+                        drop_path_rate=drop_path_rates[first + block],
+                        layer_scale_init_value=layer_scale_init_value,
+                        moe_cfg=moe_cfg
+                        if block in self.moe_blocks[stage] else None,
+                        with_cp=with_cp) for block in range(depth)
+                ]))
+        for stage in self.out_indices:
+            self.add_module(f'norm{stage}',
+                            LayerNorm2d(self.channels[stage], eps=1e-6))
+        self._freeze_stages()
+
+    def _check_moe_blocks(self, moe_blocks) -> list:
+        """Validate the placement; None gives the default one."""
+        if moe_blocks is None:
+            return even_block_indices(self.depths)
+        if len(moe_blocks) == 0:
+            return [[] for _ in self.depths]
+        if len(moe_blocks) != len(self.depths):
+            raise ValueError(f'moe_blocks needs one list per stage '
+                             f'({len(self.depths)}), got {moe_blocks}')
+        for stage, (blocks, depth) in enumerate(zip(moe_blocks, self.depths)):
+            if not all(0 <= block < depth for block in blocks):
+                raise ValueError(f'moe_blocks[{stage}]={list(blocks)} outside'
+                                 f' the {depth} blocks of stage {stage}')
+        return [sorted(blocks) for blocks in moe_blocks]
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        """``(B, 3, H, W)`` images -> features of ``out_indices``, each
+        ``(B, C_i, H / 2^(i+2), W / 2^(i+2))``."""
+        outs = []
+        for stage, (downsample, blocks) in enumerate(
+                zip(self.downsample_layers, self.stages)):
+            x = blocks(downsample(x))
+            if stage in self.out_indices:
+                outs.append(getattr(self, f'norm{stage}')(x))
+        return tuple(outs)
+
+    # ----------------------------------------------------------- MoE access
+    def moe_layers(self) -> Iterator[GridMoE]:
+        """All GridMoE layers, stage by stage, block by block."""
+        return (m for m in self.modules() if isinstance(m, GridMoE))
+
+    def balance_loss(self) -> Optional[torch.Tensor]:
+        """Mean weighted balance loss of the MoE layers' last forward.
+
+        Call after a forward in training mode; the detector adds the result
+        as ``loss_moe_balance`` with weight 1. Layers in eval mode (frozen
+        stages) are skipped. Returns None when no MoE layer is training.
+        """
+        layers = [m for m in self.moe_layers() if m.training]
+        if not layers:
+            return None
+        losses = [m.last_balance_loss for m in layers]
+        if any(loss is None for loss in losses):
+            raise RuntimeError('ConvNeXtMoE.balance_loss() needs a forward '
+                               'in training mode first')
+        return torch.stack(losses).mean()
+
+    def record_routing(self, expert_counts: bool = True,
+                       expert_map: bool = False) -> None:
+        """Switch routing statistics on/off in every MoE layer; read them
+        from each layer's ``last_expert_counts`` / ``last_expert_map``."""
+        for layer in self.moe_layers():
+            layer.record_routing(expert_counts, expert_map)
+
+    # ------------------------------------------------------ initialisation
+    def init_weights(self) -> None:
+        """ConvNeXt's random init, then the pretrained checkpoint if any."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        for layer in self.moe_layers():
+            layer.reset_gate_parameters()
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            self.load_convnext_checkpoint(cfg['checkpoint'],
+                                          cfg.get('prefix'))
+        elif cfg:
+            raise ValueError(f'ConvNeXtMoE supports init_cfg=dict(type='
+                             f"'Pretrained', checkpoint=...) only, got {cfg}")
+        self._is_init = True
+
+    def load_convnext_checkpoint(self,
+                                 checkpoint_or_state_dict: Union[str, dict],
+                                 prefix: Optional[str] = None) -> None:
+        """Load ConvNeXt weights, copying each MLP into all its experts.
+
+        Args:
+            checkpoint_or_state_dict: A path/URL (anything mmengine's
+                CheckpointLoader reads) or an already loaded dict.
+            prefix: Keep only keys with this prefix, stripped first.
+        """
+        ckpt = checkpoint_or_state_dict
+        if isinstance(ckpt, str):
+            ckpt = CheckpointLoader.load_checkpoint(ckpt, map_location='cpu')
+        state_dict = ckpt.get('state_dict', ckpt.get('model', ckpt))
+        if prefix:
+            state_dict = {
+                k[len(prefix):]: v
+                for k, v in state_dict.items() if k.startswith(prefix)
+            }
+        state_dict = self._expand_experts(convnext_keys_to_dense(state_dict))
+        missing, unexpected = self.load_state_dict(state_dict, strict=False)
+        # A classification checkpoint has no gates and no output norms 0-2;
+        # anything else missing means a wrong or partial file.
+        fresh = [k for k in missing if re.search(
+            r'\.mlp\.(router|noise_proj)\.|^norm\d\.', k)]
+        missing = [k for k in missing if k not in fresh]
+        print_log(f'ConvNeXtMoE: loaded a ConvNeXt checkpoint; '
+                  f'{len(fresh)} gate / output-norm tensors keep their init',
+                  logger='current', level=logging.INFO)
+        if missing or unexpected:
+            print_log(
+                f'ConvNeXtMoE checkpoint: missing keys {missing}, '
+                f'unexpected keys {unexpected}',
+                logger='current',
+                level=logging.WARNING)
+
+    def _expand_experts(self, state_dict: dict) -> dict:
+        """``stages.i.j.mlp.fcK.*`` -> ``stages.i.j.mlp.experts.e.fcK.*``
+        for every expert ``e`` of the MoE blocks."""
+        moe_prefixes = {
+            name + '.': module.num_experts
+            for name, module in self.named_modules()
+            if isinstance(module, GridMoE)
+        }
+        expanded = {}
+        for key, value in state_dict.items():
+            prefix = re.match(r'^stages\.\d+\.\d+\.mlp\.', key)
+            num_experts = moe_prefixes.get(prefix.group(0)) if prefix else None
+            rest = key[len(prefix.group(0)):] if prefix else ''
+            if num_experts and rest.startswith('fc'):
+                for e in range(num_experts):
+                    expanded[f'{prefix.group(0)}experts.{e}.{rest}'] = value
+            else:
+                expanded[key] = value
+        return expanded
+
+    # ------------------------------------------------------------ freezing
+    def _freeze_stages(self) -> None:
+        for stage in range(self.frozen_stages):
+            for module in (self.downsample_layers[stage], self.stages[stage]):
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'ConvNeXtMoE':
+        super().train(mode)
+        self._freeze_stages()
+        return self

@@ -1,0 +1,311 @@
+"""Grid-level sparse mixture of experts (SM3Det's first contribution).
+
+Every spatial position of a channels-last feature map is a token that is
+routed on its own to ``top_k`` of ``num_experts`` experts; the output is the
+gate-weighted sum of the chosen experts' outputs. With ``routing='image'``
+the decision is made once per image from its average-pooled features (the
+paper's ablation) and every position of the image goes to the same experts.
+
+How a forward pass runs (one host-device synchronisation per layer):
+
+1. the router scores the tokens in float32 (autocast off: top-k on half
+   precision logits ties and flips too easily);
+2. in training, noisy gating adds ``N(0, 1) * (softplus(x W_noise) + eps)``;
+3. the top-k logits are soft-maxed among themselves (the gates of a token sum
+   to 1), all other experts get gate 0;
+4. the (token, expert) pairs are sorted by expert and split by the per-expert
+   counts, so each expert computes exactly the tokens routed to it;
+5. the load-balancing loss ``w * (cv^2(importance) + cv^2(load))`` is kept in
+   ``last_balance_loss`` (training only) for the backbone to collect.
+"""
+import math
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmrotate.registry import MODELS
+
+ROUTING_MODES = ('grid', 'image')
+
+
+def squared_coefficient_of_variation(values: torch.Tensor) -> torch.Tensor:
+    """``var / mean^2`` of a 1-D tensor (0 for a single value).
+
+    Uses the unbiased variance and a tiny epsilon against an all-zero input,
+    as in Shazeer et al. (2017).
+    """
+    if values.numel() <= 1:
+        return values.new_zeros(())
+    return values.var() / (values.mean()**2 + 1e-10)
+
+
+def standard_normal_cdf(z: torch.Tensor) -> torch.Tensor:
+    """``P(Z <= z)`` for ``Z ~ N(0, 1)``, elementwise."""
+    return 0.5 * (1 + torch.erf(z / math.sqrt(2)))
+
+
+def probability_in_top_k(clean_logits: torch.Tensor,
+                         noisy_logits: torch.Tensor, noise_std: torch.Tensor,
+                         ranked_noisy_logits: torch.Tensor,
+                         top_k: int) -> torch.Tensor:
+    """Smooth probability that each expert is among a token's top k.
+
+    For expert ``n`` the question is: with fresh noise on ``n`` only (the
+    other experts' noisy logits fixed), is its logit still above the k-th
+    best of the others? If ``n`` is in the top k now, the competitor is the
+    (k+1)-th best logit, otherwise the k-th best. This is differentiable in
+    the clean logits and the noise scale, unlike a hard count.
+
+    Args:
+        clean_logits, noisy_logits, noise_std: ``(T, N)``.
+        ranked_noisy_logits: ``(T, k + 1)`` the largest noisy logits, sorted
+            in descending order.
+        top_k: ``k``.
+
+    Returns:
+        ``(T, N)`` probabilities.
+    """
+    threshold_if_in = ranked_noisy_logits[:, top_k:top_k + 1]
+    threshold_if_out = ranked_noisy_logits[:, top_k - 1:top_k]
+    is_in = noisy_logits > threshold_if_in
+    prob_if_in = standard_normal_cdf((clean_logits - threshold_if_in) /
+                                     noise_std)
+    prob_if_out = standard_normal_cdf((clean_logits - threshold_if_out) /
+                                      noise_std)
+    return torch.where(is_in, prob_if_in, prob_if_out)
+
+
+@MODELS.register_module()
+class GridMoE(nn.Module):
+    """Sparse top-k mixture of experts over the positions of a feature map.
+
+    Args:
+        in_channels (int): Channels ``C`` of the input tokens (router input).
+        expert_cfg (dict): Config of one expert, built ``num_experts`` times
+            from MODELS. An expert maps channels-last tensors ``(..., C)`` to
+            ``(..., C_out)``, e.g. ``dict(type='ConvNeXtMLP', ...)`` or a
+            single 1x1 conv as ``dict(type='Linear', in_features=C,
+            out_features=C_out)``.
+        num_experts (int): ``N``. Defaults to 8.
+        top_k (int): Experts per token, ``1 <= k <= N``. Defaults to 2.
+        router_cfg (dict): Router config; ``in_channels`` and ``num_experts``
+            are filled in. Defaults to ``dict(type='CosineRouter')``.
+        noisy_gating (bool): Add learnable gating noise in training.
+            Defaults to True.
+        noise_epsilon (float): Minimum noise std. Defaults to 0.01.
+        balance_loss_weight (float): Coefficient ``w`` of the load-balancing
+            loss. Defaults to 0.01.
+        routing (str): ``'grid'`` (one decision per position) or ``'image'``
+            (one per image, from pooled features). Defaults to ``'grid'``.
+
+    Attributes:
+        last_balance_loss (Tensor | None): Weighted balance loss of the last
+            training forward (scalar), None after an eval forward.
+        last_expert_counts (Tensor | None): ``(B, N)`` number of tokens each
+            expert received per image in the last forward, when recorded.
+        last_expert_map (Tensor | None): ``(B, H, W, k)`` expert indices per
+            position (best first) in the last forward, when recorded.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 expert_cfg: dict,
+                 num_experts: int = 8,
+                 top_k: int = 2,
+                 router_cfg: dict = dict(type='CosineRouter'),
+                 noisy_gating: bool = True,
+                 noise_epsilon: float = 0.01,
+                 balance_loss_weight: float = 0.01,
+                 routing: str = 'grid'):
+        super().__init__()
+        if not 1 <= top_k <= num_experts:
+            raise ValueError(f'GridMoE needs 1 <= top_k <= num_experts, got '
+                             f'top_k={top_k}, num_experts={num_experts}')
+        if routing not in ROUTING_MODES:
+            raise ValueError(f'GridMoE routing must be one of {ROUTING_MODES}'
+                             f', got {routing!r}')
+        self.num_experts = num_experts
+        self.top_k = top_k
+        self.noisy_gating = noisy_gating
+        self.noise_epsilon = noise_epsilon
+        self.balance_loss_weight = balance_loss_weight
+        self.routing = routing
+
+        self.router = MODELS.build(
+            dict(router_cfg, in_channels=in_channels, num_experts=num_experts))
+        # W_noise of the noisy gate: zero at start, so the noise std is eps.
+        self.noise_proj = nn.Linear(
+            in_channels, num_experts, bias=False) if noisy_gating else None
+        self.experts = nn.ModuleList(
+            MODELS.build(expert_cfg) for _ in range(num_experts))
+        self.reset_gate_parameters()
+
+        self.last_balance_loss: Optional[torch.Tensor] = None
+        self.record_expert_counts = False
+        self.record_expert_map = False
+        self.last_expert_counts: Optional[torch.Tensor] = None
+        self.last_expert_map: Optional[torch.Tensor] = None
+
+    def reset_gate_parameters(self) -> None:
+        """Re-initialise router and noise weights (not the experts).
+
+        Backbones call this after their generic weight init, which would
+        otherwise overwrite the router's dedicated initialisation.
+        """
+        self.router.reset_parameters()
+        if self.noise_proj is not None:
+            nn.init.zeros_(self.noise_proj.weight)
+
+    def record_routing(self, expert_counts: bool = True,
+                       expert_map: bool = False) -> None:
+        """Switch recording of routing statistics on or off (off: no cost)."""
+        self.record_expert_counts = expert_counts
+        self.record_expert_map = expert_map
+        if not expert_counts:
+            self.last_expert_counts = None
+        if not expert_map:
+            self.last_expert_map = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Route and mix.
+
+        Args:
+            x: ``(B, H, W, C)`` channels-last features.
+
+        Returns:
+            ``(B, H, W, C_out)``, in the experts' output dtype.
+        """
+        batch, height, width, channels = x.shape
+        if self.routing == 'grid':
+            units = router_inputs = x.reshape(-1, channels)
+        else:
+            units = x.reshape(batch, height * width, channels)
+            router_inputs = units.mean(dim=1)
+
+        gates, expert_index, logits = self._gate(router_inputs)
+        tokens_per_expert = torch.bincount(
+            expert_index.flatten(), minlength=self.num_experts)
+        mixed = self._run_experts(units, gates, expert_index,
+                                  tokens_per_expert)
+
+        self.last_balance_loss = self._balance_loss(
+            gates, expert_index, tokens_per_expert,
+            logits) if self.training else None
+        if self.record_expert_counts or self.record_expert_map:
+            self._record(expert_index, batch, height, width)
+        return mixed.reshape(batch, height, width, -1)
+
+    def _gate(self, router_inputs: torch.Tensor
+              ) -> Tuple[torch.Tensor, torch.Tensor, dict]:
+        """Top-k gates of routing units ``(U, C)``.
+
+        Returns:
+            gates ``(U, k)`` float32 summing to 1 per unit; expert indices
+            ``(U, k)`` best first; and a dict of the logits the balance loss
+            needs (``clean``, ``noisy``, ``noise_std``, ``ranked``).
+        """
+        with torch.autocast(router_inputs.device.type, enabled=False):
+            tokens = router_inputs.float()
+            clean = self.router(tokens)
+            logits = dict(clean=clean, noisy=clean, noise_std=None)
+            if self.noisy_gating and self.training:
+                noise_std = F.softplus(
+                    self.noise_proj(tokens)) + self.noise_epsilon
+                logits.update(
+                    noisy=clean + torch.randn_like(clean) * noise_std,
+                    noise_std=noise_std)
+            # One rank past k: the smooth load estimate compares with it.
+            num_ranked = min(self.top_k + 1, self.num_experts)
+            ranked, ranked_index = logits['noisy'].topk(num_ranked, dim=1)
+            logits['ranked'] = ranked
+            gates = ranked[:, :self.top_k].softmax(dim=1)
+        return gates, ranked_index[:, :self.top_k], logits
+
+    def _run_experts(self, units: torch.Tensor, gates: torch.Tensor,
+                     expert_index: torch.Tensor,
+                     tokens_per_expert: torch.Tensor) -> torch.Tensor:
+        """Each expert computes only its units; results are gate-mixed.
+
+        Args:
+            units: ``(U, C)`` tokens for grid routing, ``(U, H*W, C)`` images
+                for image routing.
+            gates, expert_index: ``(U, k)``.
+            tokens_per_expert: ``(N,)`` counts of ``expert_index`` values.
+
+        Returns:
+            ``(U, C_out)`` or ``(U, H*W, C_out)``.
+        """
+        top_k = expert_index.shape[1]
+        # Slots are the flat (unit, rank) pairs; sorting them by expert makes
+        # each expert's units one contiguous block of known size.
+        slot_order = expert_index.flatten().argsort(stable=True)
+        counts = tokens_per_expert.tolist()  # the layer's one host sync
+        sorted_units = slot_order // top_k
+        units_by_expert = sorted_units.split(counts)
+        gates_by_expert = gates.flatten()[slot_order].split(counts)
+        # One gather for all experts (its backward is one scatter-add).
+        inputs_by_expert = units.index_select(0, sorted_units).split(counts)
+
+        mixed, idle_experts = None, []
+        for expert, unit_index, gate, expert_input in zip(
+                self.experts, units_by_expert, gates_by_expert,
+                inputs_by_expert):
+            if unit_index.numel() == 0:
+                idle_experts.append(expert)
+                continue
+            out = expert(expert_input)
+            out = out * gate.to(out.dtype).view(-1, *[1] * (out.dim() - 1))
+            if mixed is None:
+                mixed = out.new_zeros((units.shape[0], ) + out.shape[1:])
+            # For k = 2 the two additions into a unit commute, so the order
+            # of atomic adds on GPU does not change the result.
+            mixed.index_add_(0, unit_index, out)
+
+        # An expert without tokens still joins the graph (zero gradient), so
+        # DDP needs no find_unused_parameters.
+        for expert in idle_experts:
+            mixed = mixed + sum(p.sum() for p in expert.parameters()) * 0.
+        return mixed
+
+    def _balance_loss(self, gates: torch.Tensor, expert_index: torch.Tensor,
+                      tokens_per_expert: torch.Tensor,
+                      logits: dict) -> torch.Tensor:
+        """``w * (cv^2(importance) + cv^2(load))`` over this batch's units.
+
+        importance: per-expert sum of gates; load: per-expert unit count, or
+        with noisy gating (and k < N) the smooth expected count.
+        """
+        dense_gates = torch.zeros(
+            gates.shape[0], self.num_experts,
+            device=gates.device).scatter(1, expert_index, gates)
+        importance = dense_gates.sum(dim=0)
+        if logits['noise_std'] is not None and self.top_k < self.num_experts:
+            load = probability_in_top_k(logits['clean'], logits['noisy'],
+                                        logits['noise_std'], logits['ranked'],
+                                        self.top_k).sum(dim=0)
+        else:
+            load = tokens_per_expert.float()
+        return self.balance_loss_weight * (
+            squared_coefficient_of_variation(importance) +
+            squared_coefficient_of_variation(load))
+
+    @torch.no_grad()
+    def _record(self, expert_index: torch.Tensor, batch: int, height: int,
+                width: int) -> None:
+        """Store per-image expert token counts and/or the expert map."""
+        positions = height * width
+        if self.record_expert_counts:
+            chosen = F.one_hot(expert_index, self.num_experts).sum(dim=1)
+            if self.routing == 'grid':
+                counts = chosen.reshape(batch, positions, -1).sum(dim=1)
+            else:
+                counts = chosen * positions
+            self.last_expert_counts = counts
+        if self.record_expert_map:
+            if self.routing == 'grid':
+                expert_map = expert_index.reshape(batch, height, width, -1)
+            else:
+                expert_map = expert_index[:, None, None, :].expand(
+                    batch, height, width, -1)
+            self.last_expert_map = expert_map.clone()
