@@ -160,4 +160,4 @@ def test_image_that_breaks_during_training_is_replaced(tmp_path):
     skipped_before = LoadImageOrSkip.num_skipped
     for _ in range(5):
         assert dataset[0]['img_id'] == 'b'
-    assert LoadImageOrSkip.num_skipped == skipped_before + 5
+    assert LoadImageOrSkip.num_skipped >= skipped_before + 5  # the redraw may hit a.png again
