@@ -11,7 +11,10 @@ mmrotate):
    checkpoints hold its message hub (``HistoryBuffer`` objects, numpy arrays
    and scalars), so resuming fails. Instead of turning safe loading off, the
    few classes mmengine writes are added to torch's allow-list: untrusted
-   files that contain anything else are still refused.
+   files that contain anything else are still refused. ``getattr`` is on the
+   list because a ``HistoryBuffer`` pickles its statistics functions as
+   ``getattr(HistoryBuffer, 'mean')``; torch still refuses to *call* anything
+   that is not itself allow-listed, so it only reads attributes.
 """
 import collections
 import collections.abc
@@ -29,6 +32,7 @@ def _mmengine_checkpoint_globals():
     multiarray = getattr(np, '_core', np.core).multiarray
     return [
         HistoryBuffer,
+        getattr,
         np.ndarray,
         np.dtype,
         multiarray._reconstruct,

@@ -13,6 +13,7 @@
 set -Eeuo pipefail
 
 PY=${PYTHON:-python3}
+export PIP_ROOT_USER_ACTION=ignore
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${SM3DET_CACHE:-$HOME/.cache/sm3det}
 MMCV_VERSION=2.0.1
@@ -20,8 +21,12 @@ TORCH_CPU_VERSION=2.13.0
 
 say() { echo "[install] $*"; }
 die() { echo "[install] ERROR: $*" >&2; exit 1; }
-pip_q() { "$PY" -m pip install -q --disable-pip-version-check "$@" ||
-            die "pip install $* failed (no network access to the package index?)"; }
+# This machine's pip config lists local mirrors that warn for every package.
+pip_q() {
+    "$PY" -m pip install -q --disable-pip-version-check "$@" 2>&1 |
+        { grep -v 'is ignored: it is neither a file nor a directory' || true; } ||
+        die "pip install $* failed (see above; no access to the package index?)"
+}
 pyok() { "$PY" -c "$1" >/dev/null 2>&1; }
 
 command -v "$PY" >/dev/null || die "no '$PY' on PATH (set PYTHON=/path/to/python)"

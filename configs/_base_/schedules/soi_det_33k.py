@@ -1,0 +1,28 @@
+# METHOD.md section 5: AdamW 1e-4, 33,468 iterations (12 "epochs" of 2,789
+# iterations at 8 GPUs x 4 images), LR x0.1 at 22,312 and 30,679, linear
+# warm-up over 500 iterations from 1/3, gradient clipping at 35, fp16 with a
+# dynamic loss scale.
+max_iters = 33468
+val_interval = 2789
+
+train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1.0 / 3, by_epoch=False, begin=0,
+         end=500),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
+         milestones=[22312, 30679], gamma=0.1)
+]
+
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    optimizer=dict(
+        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    clip_grad=dict(max_norm=35, norm_type=2))
+
+# The recipe's total batch: 8 GPUs x 4 images (2 SAR, 1 DOTA, 1 DroneVehicle).
+auto_scale_lr = dict(enable=False, base_batch_size=32)

@@ -1,0 +1,3 @@
+from .launcher import CPUDistributedDataParallel, setup_launcher
+
+__all__ = ['CPUDistributedDataParallel', 'setup_launcher']

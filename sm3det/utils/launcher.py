@@ -1,0 +1,46 @@
+"""Launcher settings shared by ``tools/train.py`` and ``tools/test.py``.
+
+mmengine's ``pytorch`` launcher assumes CUDA: it calls
+``torch.cuda.set_device`` and wraps the model in DDP with
+``device_ids=[LOCAL_RANK]``, both of which fail on a CPU-only machine. Here
+the process group is initialised with gloo instead and the model is wrapped
+by a DDP that keeps its parameters on the CPU, so ``tools/dist_train.sh
+CONFIG 2`` also runs (slowly, but in step) without a GPU.
+"""
+import torch
+import torch.distributed as dist
+from mmengine.model import MMDistributedDataParallel
+from mmrotate.registry import MODEL_WRAPPERS
+
+
+@MODEL_WRAPPERS.register_module()
+class CPUDistributedDataParallel(MMDistributedDataParallel):
+    """``MMDistributedDataParallel`` for models that live on the CPU.
+
+    DDP refuses ``device_ids`` for CPU modules; mmengine always passes them.
+    """
+
+    def __init__(self, module, device_ids=None, **kwargs):
+        super().__init__(module=module, device_ids=None, **kwargs)
+
+
+def setup_launcher(cfg, launcher: str) -> None:
+    """Set ``cfg.launcher`` and, without CUDA, make it work on gloo.
+
+    Args:
+        cfg (Config): the run's config, modified in place.
+        launcher (str): 'none', 'pytorch', 'slurm' or 'mpi'.
+    """
+    cfg.launcher = launcher
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if launcher != 'pytorch':
+        raise RuntimeError(
+            f"launcher '{launcher}' needs GPUs; without CUDA use "
+            "tools/dist_train.sh (torchrun, gloo backend)")
+    env_cfg = cfg.setdefault('env_cfg', {})
+    env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if not dist.is_initialized():
+        # Runner skips its own (CUDA-only) init when a group already exists.
+        dist.init_process_group(backend='gloo')
+    cfg.model_wrapper_cfg = dict(type='CPUDistributedDataParallel')
