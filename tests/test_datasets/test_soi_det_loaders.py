@@ -11,7 +11,7 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmrotate.registry import DATASETS
 from mmrotate.structures.bbox import RotatedBoxes
 
-from soi_det_mini_helpers import NUM_TEST, NUM_TRAIN, load_tool
+from soi_det_mini_helpers import NUM_TEST, NUM_TRAIN, REPO_ROOT, load_tool
 
 
 def build_part(config, split, index, **overrides):
@@ -101,3 +101,16 @@ def test_training_pipelines_keep_tag_and_box_type(mini_config, index, name, box_
         assert max(item['inputs'].shape[1:]) == 256
         if name == 'sar':  # resized keeping the ratio, then padded to a square
             assert tuple(item['inputs'].shape[1:]) == (256, 256)
+
+
+@pytest.mark.parametrize('config_name, part, dataset_type', [
+    ('sardet', 'sar', 'SARDetDataset'), ('dota', 'dota', 'SOIDOTADataset'),
+    ('dronevehicle', 'dronevehicle', 'DroneVehicleDataset')])
+def test_single_part_configs_select_their_part(config_name, part, dataset_type):
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO_ROOT, f'configs/_base_/datasets/{config_name}.py'))
+    assert cfg.train_dataloader.dataset.type == dataset_type
+    assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
+    assert cfg.val_dataloader.dataset.type == dataset_type
+    assert cfg.val_dataloader.dataset.test_mode
+    assert list(cfg.val_evaluator.tasks) == [part]

@@ -89,9 +89,9 @@ def split_image(ann_path, img_dir, out_dir, patch_size, overlap, iof_thr, img_ex
                     shifted = (polygon - (x0, y0)).ravel()
                     lines.append(' '.join(f'{v:.1f}' for v in shifted) +
                                  f' {name.replace(" ", "_")} {difficulty if iof >= 1 - 1e-6 else 2}')
-            name = f'{stem}__{patch_size}__{x0}___{y0}'
-            cv2.imwrite(osp.join(out_dir, 'images', f'{name}.png'), patch)
-            with open(osp.join(out_dir, 'annfiles', f'{name}.txt'), 'w') as f:
+            patch_name = f'{stem}__{patch_size}__{x0}___{y0}'
+            cv2.imwrite(osp.join(out_dir, 'images', f'{patch_name}.png'), patch)
+            with open(osp.join(out_dir, 'annfiles', f'{patch_name}.txt'), 'w') as f:
                 f.write(''.join(line + '\n' for line in lines))
             n_patches += 1
             n_objects += len(lines)

@@ -366,21 +366,23 @@ def place_objects(rng, kinds, img_w, img_h, scale, count):
     """
     names = list(kinds)
     placed = []
-    for _ in range(count * 20):
-        if len(placed) == count:
-            break
+    for _ in range(count):
+        # Choose the class first and retry its placement: large classes would
+        # otherwise lose to small ones in a crowded image.
         name = names[rng.integers(len(names))]
         kind = kinds[name]
-        length = rng.uniform(*kind.length) * scale
-        width = rng.uniform(*kind.width) * scale if kind.width[1] else length
-        radius = 0.5 * math.hypot(length, width) * 1.3  # 1.3: context drawn around some objects
-        if 2 * radius + 4 >= min(img_w, img_h):
-            continue
-        cx = rng.uniform(radius + 2, img_w - radius - 2)
-        cy = rng.uniform(radius + 2, img_h - radius - 2)
-        if any(math.hypot(cx - p.cx, cy - p.cy) < radius + r for _, p, _, _, r in placed):
-            continue
-        placed.append((name, Pose(cx, cy, rng.uniform(-math.pi, math.pi)), length, width, radius))
+        for _ in range(30):
+            length = rng.uniform(*kind.length) * scale
+            width = rng.uniform(*kind.width) * scale if kind.width[1] else length
+            radius = 0.5 * math.hypot(length, width) * 1.3  # 1.3: context drawn around some objects
+            if 2 * radius + 4 >= min(img_w, img_h):
+                break
+            cx = rng.uniform(radius + 2, img_w - radius - 2)
+            cy = rng.uniform(radius + 2, img_h - radius - 2)
+            if all(math.hypot(cx - p.cx, cy - p.cy) >= radius + r for _, p, _, _, r in placed):
+                placed.append((name, Pose(cx, cy, rng.uniform(-math.pi, math.pi)), length, width,
+                               radius))
+                break
     return [(name, pose, length, width) for name, pose, length, width, _ in placed]
 
 

@@ -1,5 +1,6 @@
-# DOTA-v1.0 patches (optical, oriented boxes): one Oriented R-CNN of the "3 separate
-# models" baseline. The part's datasets and pipelines are soi_det.py's;
+# DOTA-v1.0 patches (optical, oriented boxes) alone: the first Oriented R-CNN
+# of the "3 separate models" baseline.
+# The part's datasets and pipelines are soi_det.py's;
 # batches hold this part only (iteration based: use IterBasedTrainLoop).
 _base_ = './soi_det.py'
 

@@ -1,5 +1,6 @@
-# DroneVehicle infrared (oriented boxes): one Oriented R-CNN of the "3 separate
-# models" baseline. The part's datasets and pipelines are soi_det.py's;
+# DroneVehicle infrared (oriented boxes) alone: the second Oriented R-CNN of
+# the "3 separate models" baseline.
+# The part's datasets and pipelines are soi_det.py's;
 # batches hold this part only (iteration based: use IterBasedTrainLoop).
 _base_ = './soi_det.py'
 

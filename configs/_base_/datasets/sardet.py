@@ -1,5 +1,6 @@
-# SARDet-50K (SAR, horizontal boxes): the GFL model of the "3 separate
-# models" baseline. The part's datasets and pipelines are soi_det.py's;
+# SARDet-50K (SAR, horizontal boxes) alone: the GFL model of the "3 separate
+# models" baseline.
+# The part's datasets and pipelines are soi_det.py's;
 # batches hold this part only (iteration based: use IterBasedTrainLoop).
 _base_ = './soi_det.py'
 
