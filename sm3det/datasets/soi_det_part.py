@@ -27,7 +27,7 @@ class SOIDetPartMixin:
     * class names: ``class_aliases`` maps spellings found in annotation files
       to the canonical class names (added to the class's ``CLASS_ALIASES``).
       A name that is neither a class nor an alias stops loading with an error
-      that lists the files where it occurs.
+      that names the files where it occurs.
     """
 
     CLASS_ALIASES: Dict[str, str] = {}
@@ -52,7 +52,7 @@ class SOIDetPartMixin:
         self._unknown_classes: Dict[str, List[str]] = {}
         data_list = self.read_samples(self.skip_log)
         if self._unknown_classes:
-            listing = '; '.join(f'{name!r} in {len(files)} files, e.g. {files[0]}'
+            listing = '; '.join(f'{name!r} ({len(files)} objects, first in {files[0]})'
                                 for name, files in sorted(self._unknown_classes.items()))
             raise ValueError(
                 f'[{self.dataset_name}] unknown class names: {listing}. Known classes: '
