@@ -43,4 +43,5 @@ def setup_launcher(cfg, launcher: str) -> None:
     if not dist.is_initialized():
         # Runner skips its own (CUDA-only) init when a group already exists.
         dist.init_process_group(backend='gloo')
-    cfg.model_wrapper_cfg = dict(type='CPUDistributedDataParallel')
+    # Scoped: the Runner looks wrappers up in mmengine's root registry.
+    cfg.model_wrapper_cfg = dict(type='mmrotate.CPUDistributedDataParallel')
