@@ -1,0 +1,182 @@
+"""SM3Det: one backbone and neck, one task head per dataset.
+
+The whole batch goes through the shared backbone (dense or MoE) and FPN
+together; the pyramid is then split by each sample's ``dataset_name`` tag and
+every slice is handed to the head of its dataset (METHOD.md section 3).
+
+A task head is any mmdet / mmrotate detector without its backbone and neck:
+GFL or RetinaNet for horizontal boxes, Oriented R-CNN, RoI Transformer or
+S2ANet for oriented ones. Each is built from its usual detector config
+(``mmdet.GFL``, ``mmdet.FasterRCNN`` ...) whose backbone is replaced by
+:class:`PyramidLevels`, which hands over the FPN levels that head reads. So
+each head keeps its own assigners, samplers, train/test cfg and
+post-processing, exactly as in the single-dataset detector.
+"""
+import copy
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+from mmdet.models.detectors.base import BaseDetector
+from mmdet.structures import SampleList
+from mmengine.model import BaseModule, ModuleDict
+from torch import Tensor
+
+from mmrotate.registry import MODELS
+
+
+class PyramidLevels(BaseModule):
+    """The 'backbone' of a task head: picks levels of the shared pyramid.
+
+    Args:
+        levels (Sequence[int]): indices into the neck's outputs, e.g.
+            ``(1, 2, 3, 4, 5)`` for P3-P7 when the neck gives P2-P7.
+    """
+
+    def __init__(self, levels: Sequence[int]):
+        super().__init__()
+        self.levels = tuple(levels)
+
+    def forward(self, feats: Tuple[Tensor]) -> Tuple[Tensor]:
+        return tuple(feats[i] for i in self.levels)
+
+
+@MODELS.register_module()
+class SM3Det(BaseDetector):
+    """Multi-dataset, multi-box-type detector with a shared backbone.
+
+    Args:
+        backbone (dict): shared backbone config (e.g. ``ConvNeXtMoE``).
+        neck (dict): shared neck config; its outputs are the pyramid that
+            every task head reads (e.g. an FPN giving P2-P7).
+        tasks (dict[str, dict]): one entry per dataset, keyed by the
+            ``dataset_name`` its samples carry. Each entry has
+            ``detector`` (an mmdet/mmrotate detector config without backbone
+            and neck), ``feat_levels`` (the pyramid levels its head reads) and
+            optionally ``boxtype2tensor`` (True for heads that want plain
+            tensor boxes, such as mmdet's GFL; mmrotate heads keep box types).
+        data_preprocessor (dict): shared data preprocessor config.
+        init_cfg (dict, optional): initialisation config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 tasks: Dict[str, dict],
+                 data_preprocessor: dict = None,
+                 init_cfg: dict = None):
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if not tasks:
+            raise ValueError('SM3Det needs at least one entry in `tasks`')
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck)
+        # mmengine's ModuleDict, so that init_weights reaches every head.
+        self.heads = ModuleDict()
+        self.boxtype2tensor = {}
+        for name, task in tasks.items():
+            unknown = set(task) - {'detector', 'feat_levels', 'boxtype2tensor'}
+            if 'detector' not in task or 'feat_levels' not in task or unknown:
+                raise ValueError(
+                    f"tasks['{name}'] needs `detector` and `feat_levels` "
+                    f'(and optionally `boxtype2tensor`); got {sorted(task)}')
+            detector = copy.deepcopy(task['detector'])
+            detector.update(
+                backbone=dict(type=PyramidLevels, levels=task['feat_levels']),
+                neck=None)
+            self.heads[name] = MODELS.build(detector)
+            self.boxtype2tensor[name] = task.get('boxtype2tensor', False)
+
+    @property
+    def task_names(self) -> List[str]:
+        return list(self.heads.keys())
+
+    def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor]:
+        """(N, 3, H, W) images -> the shared pyramid, a tuple of (N, C, h, w)."""
+        return self.neck(self.backbone(batch_inputs))
+
+    def split_by_task(self, batch_data_samples: SampleList
+                      ) -> Dict[str, List[int]]:
+        """Map each task to the batch indices of its samples (batch order)."""
+        groups = {}
+        for i, sample in enumerate(batch_data_samples):
+            name = sample.metainfo.get('dataset_name')
+            if name not in self.heads:
+                raise KeyError(
+                    f"sample {sample.metainfo.get('img_path', i)} has "
+                    f"dataset_name={name!r}, but the model's tasks are "
+                    f'{self.task_names}; add `dataset_name` to the '
+                    'PackDetInputs meta_keys and check the dataset config')
+            groups.setdefault(name, []).append(i)
+        return groups
+
+    def _task_inputs(self, name: str, indices: List[int], feats: Tuple[Tensor],
+                     batch_data_samples: SampleList):
+        """The pyramid slice and the samples of one task."""
+        if len(indices) == len(batch_data_samples):
+            task_feats = feats
+        else:
+            index = torch.as_tensor(indices, device=feats[0].device)
+            task_feats = tuple(f.index_select(0, index) for f in feats)
+        samples = [batch_data_samples[i] for i in indices]
+        if self.boxtype2tensor[name]:
+            samples = [_boxes_to_tensor(s) for s in samples]
+        return task_feats, samples
+
+    def loss(self, batch_inputs: Tensor,
+             batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        """Losses of every task present in the batch, keys prefixed with the
+        task name (``sar.loss_cls``), plus ``loss_moe_balance`` when the
+        backbone has MoE layers. A task absent from the batch adds nothing."""
+        groups = self.split_by_task(batch_data_samples)
+        feats = self.extract_feat(batch_inputs)
+        losses = {}
+        for name, indices in groups.items():
+            task_feats, samples = self._task_inputs(name, indices, feats,
+                                                    batch_data_samples)
+            task_losses = self.heads[name].loss(task_feats, samples)
+            losses.update({f'{name}.{k}': v for k, v in task_losses.items()})
+        balance_loss = getattr(self.backbone, 'balance_loss', None)
+        if balance_loss is not None and balance_loss() is not None:
+            losses['loss_moe_balance'] = balance_loss()
+        return losses
+
+    def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """Each image is predicted by the head of its dataset; results
+        (``pred_instances`` with HBB or OBB ``bboxes``, ``scores``,
+        ``labels`` in that dataset's class indices) land in the samples."""
+        groups = self.split_by_task(batch_data_samples)
+        feats = self.extract_feat(batch_inputs)
+        for name, indices in groups.items():
+            task_feats, samples = self._task_inputs(name, indices, feats,
+                                                    batch_data_samples)
+            predicted = self.heads[name].predict(
+                task_feats, samples, rescale=rescale)
+            for i, sample in zip(indices, predicted):
+                batch_data_samples[i].pred_instances = sample.pred_instances
+        return batch_data_samples
+
+    def _forward(self, batch_inputs: Tensor,
+                 batch_data_samples: SampleList = None) -> Dict[str, tuple]:
+        """Raw head outputs per task (used by FLOPs counting)."""
+        groups = self.split_by_task(batch_data_samples)
+        feats = self.extract_feat(batch_inputs)
+        outs = {}
+        for name, indices in groups.items():
+            task_feats, samples = self._task_inputs(name, indices, feats,
+                                                    batch_data_samples)
+            outs[name] = self.heads[name]._forward(task_feats, samples)
+        return outs
+
+
+def _boxes_to_tensor(sample):
+    """A copy of ``sample`` whose gt / ignored boxes are plain tensors."""
+    data = dict(sample.items())
+    for key in ('gt_instances', 'ignored_instances'):
+        instances = data.get(key)
+        if instances is not None and hasattr(instances.get('bboxes'),
+                                             'tensor'):
+            instances = instances.clone()
+            instances.bboxes = instances.bboxes.tensor
+            data[key] = instances
+    return sample.new(**data)
