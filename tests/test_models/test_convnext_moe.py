@@ -1,4 +1,6 @@
 """ConvNeXtMoE: sizes, placement, dense equivalence, checkpoint formats."""
+import importlib.util
+import os.path as osp
 import re
 
 import pytest
@@ -268,3 +270,25 @@ def test_backbone_under_bf16_autocast():
         loss = sum(o.float().mean() for o in outs) + model.balance_loss()
     loss.backward()
     assert all(torch.isfinite(o).all() for o in outs)
+
+
+def test_flops_count_active_experts_only(repo_root):
+    """get_flops: all experts in the params, only the top-k in the FLOPs."""
+    spec = importlib.util.spec_from_file_location(
+        'get_flops', osp.join(repo_root, 'tools/analysis_tools/get_flops.py'))
+    get_flops = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(get_flops)
+    images = (torch.rand(1, 3, 64, 64), )
+    dense = get_flops.count_params_and_flops(
+        ConvNeXtMoE('mini', moe_blocks=[]).eval(), images)
+    moe_model = ConvNeXtMoE('mini', moe_cfg=dict(num_experts=4, top_k=2))
+    moe = get_flops.count_params_and_flops(moe_model.eval(), images)
+    assert dense['params'] == num_params(ConvNeXtMoE('mini', moe_blocks=[]))
+    assert moe['params'] == num_params(moe_model)
+    # Per MoE layer and token: one more expert MLP (8 C^2 multiply-adds)
+    # plus the router (C -> C/2 projection, C/2 x N cosine scores).
+    tokens_and_channels = [(8 * 8, 64), (4 * 4, 128), (4 * 4, 128),
+                           (2 * 2, 256)]
+    extra = sum(t * (8 * c * c + c * (c // 2) + (c // 2) * 4)
+                for t, c in tokens_and_channels)
+    assert moe['flops'] - dense['flops'] == extra

@@ -5,7 +5,8 @@ import torch
 import sm3det  # noqa: F401  (before mmrotate)
 from mmrotate.registry import MODELS
 from sm3det.models.layers import CosineRouter, GridMoE
-from sm3det.models.layers.grid_moe import (probability_in_top_k,
+from sm3det.models.layers.grid_moe import (DispatchToSlots, UnsortSlots,
+                                           probability_in_top_k,
                                            squared_coefficient_of_variation)
 
 
@@ -85,6 +86,22 @@ def test_each_expert_computes_only_its_tokens():
     assert counts.shape == (3, 4)
     assert counts.sum(dim=1).tolist() == [4 * 5 * 2] * 3
     assert sorted(seen) == sorted(c for c in counts.sum(0).tolist() if c)
+
+
+def test_slot_permutations_have_exact_gradients():
+    expert_index = torch.tensor([[2, 0], [0, 1], [1, 2]])  # 3 units, k=2
+    slot_order = expert_index.flatten().argsort(stable=True)
+    inverse_order = slot_order.argsort()
+    units = torch.randn(3, 4, dtype=torch.double, requires_grad=True)
+    dispatched = DispatchToSlots.apply(units, slot_order, inverse_order, 2)
+    # Slots sorted by expert: expert 0 gets units 0, 1; expert 1 units 1, 2.
+    torch.testing.assert_close(dispatched, units[[0, 1, 1, 2, 0, 2]])
+    torch.autograd.gradcheck(
+        lambda u: DispatchToSlots.apply(u, slot_order, inverse_order, 2),
+        (units, ))
+    torch.autograd.gradcheck(
+        lambda rows: UnsortSlots.apply(rows, slot_order, inverse_order),
+        (torch.randn(6, 4, dtype=torch.double, requires_grad=True), ))
 
 
 def test_balance_loss_is_smallest_for_uniform_routing():
@@ -186,7 +203,7 @@ def test_single_linear_expert_from_registry():
     """A 1x1-conv expert (VAN/LSKNet style) changes the channel count."""
     moe = GridMoE(
         in_channels=8,
-        expert_cfg=dict(type='Linear', in_features=8, out_features=6),
+        expert_cfg=dict(type='PointwiseConv', in_channels=8, out_channels=6),
         num_experts=4,
         top_k=2)
     assert moe(torch.randn(1, 3, 3, 8)).shape == (1, 3, 3, 6)

@@ -1,4 +1,4 @@
-from .grid_moe import GridMoE
+from .grid_moe import GridMoE, PointwiseConv
 from .routers import CosineRouter, LinearRouter
 
-__all__ = ['GridMoE', 'CosineRouter', 'LinearRouter']
+__all__ = ['GridMoE', 'PointwiseConv', 'CosineRouter', 'LinearRouter']

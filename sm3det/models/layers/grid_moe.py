@@ -76,6 +76,58 @@ def probability_in_top_k(clean_logits: torch.Tensor,
     return torch.where(is_in, prob_if_in, prob_if_out)
 
 
+class DispatchToSlots(torch.autograd.Function):
+    """Copy each unit to its k slots, in expert-sorted slot order.
+
+    ``index_select`` would do the forward, but its backward is a
+    scatter-add; since every unit has exactly k slots, the backward here is
+    a gather and a sum over k, which parallelises well.
+    """
+
+    @staticmethod
+    def forward(ctx, units, slot_order, inverse_order, top_k):
+        """units ``(U, ...)`` -> ``(U * k, ...)``, slot ``slot_order[i]``
+        at row i."""
+        ctx.save_for_backward(inverse_order)
+        ctx.top_k = top_k
+        return units.index_select(0, slot_order // top_k)
+
+    @staticmethod
+    def backward(ctx, grad):
+        inverse_order, = ctx.saved_tensors
+        grad = grad.index_select(0, inverse_order)
+        return grad.unflatten(0, (-1, ctx.top_k)).sum(dim=1), None, None, None
+
+
+class UnsortSlots(torch.autograd.Function):
+    """Put expert-sorted slot rows back in (unit, rank) order: a permutation,
+    so the backward is the inverse gather instead of a scatter-add."""
+
+    @staticmethod
+    def forward(ctx, sorted_rows, slot_order, inverse_order):
+        ctx.save_for_backward(slot_order)
+        return sorted_rows.index_select(0, inverse_order)
+
+    @staticmethod
+    def backward(ctx, grad):
+        slot_order, = ctx.saved_tensors
+        return grad.index_select(0, slot_order), None, None
+
+
+@MODELS.register_module()
+class PointwiseConv(nn.Linear):
+    """A 1x1 conv on channels-last tokens, ``(..., C_in) -> (..., C_out)``.
+
+    The single-conv expert of the VAN / LSKNet MoE layers (their MLP's fc1
+    and fc2 each become an MoE). Its weight is ``(C_out, C_in)``: flatten a
+    pretrained ``(C_out, C_in, 1, 1)`` conv weight to load it.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int,
+                 bias: bool = True):
+        super().__init__(in_channels, out_channels, bias=bias)
+
+
 @MODELS.register_module()
 class GridMoE(nn.Module):
     """Sparse top-k mixture of experts over the positions of a feature map.
@@ -85,8 +137,8 @@ class GridMoE(nn.Module):
         expert_cfg (dict): Config of one expert, built ``num_experts`` times
             from MODELS. An expert maps channels-last tensors ``(..., C)`` to
             ``(..., C_out)``, e.g. ``dict(type='ConvNeXtMLP', ...)`` or a
-            single 1x1 conv as ``dict(type='Linear', in_features=C,
-            out_features=C_out)``.
+            single 1x1 conv ``dict(type='PointwiseConv', in_channels=C,
+            out_channels=C_out)``.
         num_experts (int): ``N``. Defaults to 8.
         top_k (int): Experts per token, ``1 <= k <= N``. Defaults to 2.
         router_cfg (dict): Router config; ``in_channels`` and ``num_experts``
@@ -236,31 +288,30 @@ class GridMoE(nn.Module):
         Returns:
             ``(U, C_out)`` or ``(U, H*W, C_out)``.
         """
-        top_k = expert_index.shape[1]
+        num_units, top_k = expert_index.shape
         # Slots are the flat (unit, rank) pairs; sorting them by expert makes
         # each expert's units one contiguous block of known size.
         slot_order = expert_index.flatten().argsort(stable=True)
+        inverse_order = torch.empty_like(slot_order)
+        inverse_order[slot_order] = torch.arange(
+            slot_order.numel(), device=slot_order.device)
         counts = tokens_per_expert.tolist()  # the layer's one host sync
-        sorted_units = slot_order // top_k
-        units_by_expert = sorted_units.split(counts)
-        gates_by_expert = gates.flatten()[slot_order].split(counts)
-        # One gather for all experts (its backward is one scatter-add).
-        inputs_by_expert = units.index_select(0, sorted_units).split(counts)
+        expert_inputs = DispatchToSlots.apply(units, slot_order,
+                                              inverse_order, top_k)
 
-        mixed, idle_experts = None, []
-        for expert, unit_index, gate, expert_input in zip(
-                self.experts, units_by_expert, gates_by_expert,
-                inputs_by_expert):
-            if unit_index.numel() == 0:
+        outputs, idle_experts = [], []
+        for expert, expert_input, count in zip(
+                self.experts, expert_inputs.split(counts), counts):
+            if count:
+                outputs.append(expert(expert_input))
+            else:
                 idle_experts.append(expert)
-                continue
-            out = expert(expert_input)
-            out = out * gate.to(out.dtype).view(-1, *[1] * (out.dim() - 1))
-            if mixed is None:
-                mixed = out.new_zeros((units.shape[0], ) + out.shape[1:])
-            # For k = 2 the two additions into a unit commute, so the order
-            # of atomic adds on GPU does not change the result.
-            mixed.index_add_(0, unit_index, out)
+        slot_outputs = UnsortSlots.apply(
+            torch.cat(outputs), slot_order, inverse_order)
+        slot_outputs = slot_outputs.unflatten(0, (num_units, top_k))
+        gates = gates.to(slot_outputs.dtype).view(
+            num_units, top_k, *[1] * (slot_outputs.dim() - 2))
+        mixed = (slot_outputs * gates).sum(dim=1)
 
         # An expert without tokens still joins the graph (zero gradient), so
         # DDP needs no find_unused_parameters.
