@@ -187,6 +187,9 @@ def test_pretrained_moe_equals_dense(tmp_path, key_format):
     assert torch.equal(first_moe.experts[3].fc1.weight,
                        dense.stages[1][0].mlp.fc1.weight)
 
+    with pytest.raises(ValueError, match='prefix'):
+        moe.load_convnext_checkpoint(str(path), prefix='model.backbone.')
+
     x = torch.randn(2, 3, 64, 64)
     for train in (False, True):  # train: noisy gating, still identical
         dense.train(train)

@@ -364,6 +364,10 @@ class ConvNeXtMoE(BaseModule):
                 k[len(prefix):]: v
                 for k, v in state_dict.items() if k.startswith(prefix)
             }
+            if not state_dict:
+                raise ValueError(f'No key of the ConvNeXt checkpoint starts '
+                                 f'with prefix {prefix!r}; leave prefix out '
+                                 f'(a "backbone." prefix is found anyway)')
         state_dict = self._expand_experts(convnext_keys_to_dense(state_dict))
         missing, unexpected = self.load_state_dict(state_dict, strict=False)
         # A classification checkpoint has no gates and no output norms 0-2;
