@@ -67,12 +67,14 @@ class DetectorTensorForward(nn.Module):
         return self.detector._forward(images, self.data_samples)
 
 
-def detector_data_samples(shape: Sequence[int], batch: int = 1) -> list:
-    """Data samples with the metainfo a detector's forward reads."""
+def detector_data_samples(shape: Sequence[int], batch: int = 1,
+                          **extra_meta) -> list:
+    """Data samples with the metainfo a detector's forward reads (plus
+    ``extra_meta``, e.g. ``dataset_name``)."""
     from mmdet.structures import DetDataSample
     meta = dict(img_shape=tuple(shape), ori_shape=tuple(shape),
                 pad_shape=tuple(shape), batch_input_shape=tuple(shape),
-                scale_factor=(1., 1.))
+                scale_factor=(1., 1.), **extra_meta)
     return [DetDataSample(metainfo=meta) for _ in range(batch)]
 
 
