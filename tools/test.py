@@ -3,7 +3,9 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
         [--show] [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
 
-The metrics are logged, and written to ``<work_dir>/test_metrics.json``.
+The metrics are logged and written to ``<work_dir>/test_metrics.json``; for
+SOI-Det configs the summary table (overall and per dataset, mAP / AP50 /
+AP75 in percent) is also printed and written to ``<work_dir>/soi_det.md``.
 """
 import argparse
 import json
@@ -15,6 +17,7 @@ from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from sm3det.evaluation import format_summary_markdown
 from sm3det.utils import setup_launcher
 
 
@@ -86,6 +89,11 @@ def main():
             json.dump({k: float(v) if isinstance(v, (int, float)) else v
                        for k, v in metrics.items()}, f, indent=2)
         runner.logger.info(f'metrics written to {out}')
+        if any(key.endswith('overall/mAP') for key in metrics):
+            table = format_summary_markdown(metrics)
+            with open(osp.join(cfg.work_dir, 'soi_det.md'), 'w') as f:
+                f.write(table)
+            print(table)  # the result a user ran the command for
 
 
 if __name__ == '__main__':
