@@ -8,9 +8,16 @@ jit trace of the actual forward: one multiply-add is one FLOP, as mmcv and
 fvcore report them; element-wise ops (GELU, additions, routing) are not
 counted.
 
+For the multi-task ``SM3Det`` the FLOPs are those of one forward pass per
+dataset head (backbone + neck + that head), summed over the heads: the
+paper's convention (e.g. 131G GFL + 136G + 136G Oriented R-CNN = 403G).
+Two-stage heads are counted on ``--num-proposals`` RoIs (default 1000, the
+fixed proposal count of mmdet 2.x's ``forward_dummy`` that the paper's
+numbers use) instead of whatever an untrained RPN happens to propose.
+
 Usage:
     python tools/analysis_tools/get_flops.py CONFIG [--shape 800 800]
-        [--backbone-only] [--cfg-options KEY=VALUE ...]
+        [--backbone-only] [--num-proposals 1000] [--cfg-options KEY=VALUE ...]
 
 A "backbone config" is one whose ``model`` is a backbone, e.g.
 ``model = dict(type='ConvNeXtMoE', arch='tiny')``.
@@ -78,15 +85,48 @@ def detector_data_samples(shape: Sequence[int], batch: int = 1,
     return [DetDataSample(metainfo=meta) for _ in range(batch)]
 
 
+def fix_proposal_count(model_cfg: Config, num_proposals: int) -> None:
+    """Make every RPN keep exactly-at-most ``num_proposals`` at test time."""
+    detectors = [task.detector for task in model_cfg.get('tasks', {}).values()]
+    for detector in detectors or [model_cfg]:
+        rpn_test_cfg = detector.get('test_cfg', {}).get('rpn')
+        if rpn_test_cfg is not None:
+            rpn_test_cfg.max_per_img = num_proposals
+
+
 def build_for_counting(cfg: Config, shape: Sequence[int],
-                       backbone_only: bool = False) -> tuple:
-    """Model in eval mode wrapped for tracing, and its inputs."""
+                       backbone_only: bool = False, task: str = None) -> tuple:
+    """Model in eval mode wrapped for tracing, and its inputs.
+
+    ``task``: for a multi-task detector, the dataset whose head runs.
+    """
     model_cfg = cfg.model.backbone if backbone_only else cfg.model
     model = MODELS.build(model_cfg).eval()
     images = torch.rand(1, 3, *shape)
     if hasattr(model, 'extract_feat') and hasattr(model, '_forward'):
-        model = DetectorTensorForward(model, detector_data_samples(shape))
+        extra = dict(dataset_name=task) if task else {}
+        model = DetectorTensorForward(
+            model, detector_data_samples(shape, **extra))
     return model, (images, )
+
+
+def count_config(cfg: Config, shape: Sequence[int],
+                 backbone_only: bool = False) -> Dict:
+    """Parameters and FLOPs of a config's model; for a multi-task detector
+    the FLOPs are summed over one forward per task (``flops_by_task``)."""
+    tasks = [] if backbone_only else list(cfg.model.get('tasks', {}))
+    if not tasks:
+        model, inputs = build_for_counting(cfg, shape, backbone_only)
+        return dict(count_params_and_flops(model, inputs), model=model)
+    by_task = {}
+    for task in tasks:
+        torch.manual_seed(0)
+        model, inputs = build_for_counting(cfg, shape, task=task)
+        by_task[task] = count_params_and_flops(model, inputs)
+    result = dict(by_task[tasks[0]], model=model)
+    result['flops'] = sum(r['flops'] for r in by_task.values())
+    result['flops_by_task'] = {t: r['flops'] for t, r in by_task.items()}
+    return result
 
 
 def format_params(value: float) -> str:
@@ -113,6 +153,8 @@ def main():
                         help='input height [width]')
     parser.add_argument('--backbone-only', action='store_true',
                         help='count model.backbone of a detector config')
+    parser.add_argument('--num-proposals', type=int, default=1000,
+                        help='RoIs per image for two-stage heads')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args()
     shape = args.shape * 2 if len(args.shape) == 1 else args.shape
@@ -121,8 +163,9 @@ def main():
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmrotate'))
-    model, inputs = build_for_counting(cfg, shape, args.backbone_only)
-    result = count_params_and_flops(model, inputs)
+    fix_proposal_count(cfg.model, args.num_proposals)
+    result = count_config(cfg, shape, args.backbone_only)
+    model = result['model']
 
     print(f'config: {args.config}  input: 1x3x{shape[0]}x{shape[1]}')
     print(moe_summary(model))
@@ -131,11 +174,15 @@ def main():
     is_detector = isinstance(model, DetectorTensorForward)
     network = model.detector if is_detector else model
     prefix = 'detector.' if is_detector else ''
+    # Per-module FLOPs belong to one forward; a multi-task model has several.
+    per_task = 'flops_by_task' in result
     for name, _ in network.named_children():
         params = result['params_by_module'].get(prefix + name, 0)
         flops = result['flops_by_module'].get(prefix + name, 0)
-        print(f'  {name:<24} params {format_params(params):>10}  '
-              f'FLOPs {format_flops(flops):>10}')
+        print(f'  {name:<24} params {format_params(params):>10}' +
+              ('' if per_task else f'  FLOPs {format_flops(flops):>10}'))
+    for task, flops in result.get('flops_by_task', {}).items():
+        print(f'  forward with the {task} head: FLOPs {format_flops(flops)}')
     print(f'total: params {format_params(result["params"])}  '
           f'FLOPs {format_flops(result["flops"])}')
 

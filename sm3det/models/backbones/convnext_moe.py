@@ -111,8 +111,9 @@ class ConvNeXtBlock(nn.Module):
         self.depthwise_conv = nn.Conv2d(
             channels, channels, kernel_size=7, padding=3, groups=channels)
         self.norm = nn.LayerNorm(channels, eps=1e-6)
-        mlp_cfg = dict(
-            type='ConvNeXtMLP', in_channels=channels, mlp_ratio=mlp_ratio)
+        mlp_cfg = dict(  # scoped: the caller may build under mmdet's scope
+            type='ConvNeXtMLP', _scope_='mmrotate', in_channels=channels,
+            mlp_ratio=mlp_ratio)
         if moe_cfg is None:
             self.mlp = MODELS.build(mlp_cfg)
         else:

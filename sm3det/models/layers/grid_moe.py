@@ -184,13 +184,17 @@ class GridMoE(nn.Module):
         self.balance_loss_weight = balance_loss_weight
         self.routing = routing
 
+        # Parts resolve in this plugin's scope, also when the model around
+        # the backbone is built in another one (e.g. mmdet's GFL).
         self.router = MODELS.build(
-            dict(router_cfg, in_channels=in_channels, num_experts=num_experts))
+            dict(dict(_scope_='mmrotate'), **router_cfg,
+                 in_channels=in_channels, num_experts=num_experts))
         # W_noise of the noisy gate: zero at start, so the noise std is eps.
         self.noise_proj = nn.Linear(
             in_channels, num_experts, bias=False) if noisy_gating else None
         self.experts = nn.ModuleList(
-            MODELS.build(expert_cfg) for _ in range(num_experts))
+            MODELS.build(dict(dict(_scope_='mmrotate'), **expert_cfg))
+            for _ in range(num_experts))
         self.reset_gate_parameters()
 
         self.last_balance_loss: Optional[torch.Tensor] = None

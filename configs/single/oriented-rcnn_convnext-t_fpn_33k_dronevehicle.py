@@ -1,0 +1,10 @@
+# One of the "3 separate models" (Table 1, first row): Oriented R-CNN on the
+# DroneVehicle part alone (5 classes). Paper: DroneVehicle 46.09 mAP.
+_base_ = [
+    '../_base_/models/oriented-rcnn_convnext-t_fpn.py',
+    '../_base_/datasets/dronevehicle.py',
+    '../_base_/schedules/soi_det_33k.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(roi_head=dict(bbox_head=dict(num_classes=5)))
