@@ -65,8 +65,8 @@ DSO_CONFIGS = {
     (2.0, 0.4, True, True),
     'sm3det-dso-tau4-b0.4_convnext-t_fpn_33k_soi-det.py':
     (4.0, 0.4, True, True),
-    'sm3det-dso_convnext-mini_fpn_600it_soi-det-mini.py':
-    (3.0, 0.4, True, True),
+    'sm3det_convnext-mini_fpn_600it_soi-det-mini.py': (3.0, 0.4, True, True),
+    'sm3det-no-dso_convnext-mini_fpn_600it_soi-det-mini.py': None,
 }
 
 
