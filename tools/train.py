@@ -8,14 +8,13 @@ Multi-GPU / multi-process runs go through ``tools/dist_train.sh`` or
 """
 import argparse
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from sm3det.utils import setup_launcher
+from sm3det.utils import load_run_config
 
 
 def parse_args():
@@ -45,16 +44,8 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    setup_launcher(cfg, args.launcher)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_run_config(args.config, args.cfg_options, args.launcher,
+                          args.work_dir)
 
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.type

@@ -1,3 +1,4 @@
-from .launcher import CPUDistributedDataParallel, setup_launcher
+from .launcher import (CPUDistributedDataParallel, load_run_config,
+                       setup_launcher)
 
-__all__ = ['CPUDistributedDataParallel', 'setup_launcher']
+__all__ = ['CPUDistributedDataParallel', 'load_run_config', 'setup_launcher']

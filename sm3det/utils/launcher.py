@@ -1,4 +1,4 @@
-"""Launcher settings shared by ``tools/train.py`` and ``tools/test.py``.
+"""Run set-up shared by ``tools/train.py`` and ``tools/test.py``.
 
 mmengine's ``pytorch`` launcher assumes CUDA: it calls
 ``torch.cuda.set_device`` and wraps the model in DDP with
@@ -7,8 +7,12 @@ the process group is initialised with gloo instead and the model is wrapped
 by a DDP that keeps its parameters on the CPU, so ``tools/dist_train.sh
 CONFIG 2`` also runs (slowly, but in step) without a GPU.
 """
+import os.path as osp
+from typing import Optional
+
 import torch
 import torch.distributed as dist
+from mmengine.config import Config
 from mmengine.model import MMDistributedDataParallel
 from mmrotate.registry import MODEL_WRAPPERS
 
@@ -45,3 +49,22 @@ def setup_launcher(cfg, launcher: str) -> None:
         dist.init_process_group(backend='gloo')
     # Scoped: the Runner looks wrappers up in mmengine's root registry.
     cfg.model_wrapper_cfg = dict(type='mmrotate.CPUDistributedDataParallel')
+
+
+def load_run_config(config: str, cfg_options: Optional[dict], launcher: str,
+                    work_dir: Optional[str]) -> Config:
+    """The config of a run: file + ``--cfg-options`` + launcher + work dir.
+
+    The work dir is, in order: ``work_dir``, the config's own ``work_dir``,
+    ``./work_dirs/<config file name>``.
+    """
+    cfg = Config.fromfile(config)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    setup_launcher(cfg, launcher)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config))[0])
+    return cfg
