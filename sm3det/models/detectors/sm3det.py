@@ -55,6 +55,10 @@ class SM3Det(BaseDetector):
             optionally ``boxtype2tensor`` (True for heads that want plain
             tensor boxes, such as mmdet's GFL; mmrotate heads keep box types).
         data_preprocessor (dict): shared data preprocessor config.
+        loss_weighting (dict, optional): a module applied to the loss dict
+            (after the balance loss is added), e.g.
+            ``dict(type='UncertaintyLossWeighting', loss_terms=[...])`` for
+            the uncertainty-weighting baseline. None: losses as they are.
         init_cfg (dict, optional): initialisation config.
     """
 
@@ -63,6 +67,7 @@ class SM3Det(BaseDetector):
                  neck: dict,
                  tasks: Dict[str, dict],
                  data_preprocessor: dict = None,
+                 loss_weighting: dict = None,
                  init_cfg: dict = None):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -85,6 +90,8 @@ class SM3Det(BaseDetector):
                 neck=None)
             self.heads[name] = MODELS.build(detector)
             self.boxtype2tensor[name] = task.get('boxtype2tensor', False)
+        self.loss_weighting = MODELS.build(
+            loss_weighting) if loss_weighting else None
 
     @property
     def task_names(self) -> List[str]:
@@ -126,7 +133,8 @@ class SM3Det(BaseDetector):
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Losses of every task present in the batch, keys prefixed with the
         task name (``sar.loss_cls``), plus ``loss_moe_balance`` when the
-        backbone has MoE layers. A task absent from the batch adds nothing."""
+        backbone has MoE layers. A task absent from the batch adds nothing.
+        With ``loss_weighting`` the dict is passed through that module."""
         groups = self.split_by_task(batch_data_samples)
         feats = self.extract_feat(batch_inputs)
         losses = {}
@@ -138,6 +146,8 @@ class SM3Det(BaseDetector):
         balance_loss = getattr(self.backbone, 'balance_loss', None)
         if balance_loss is not None and balance_loss() is not None:
             losses['loss_moe_balance'] = balance_loss()
+        if self.loss_weighting is not None:
+            losses = self.loss_weighting(losses)
         return losses
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
