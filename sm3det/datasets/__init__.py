@@ -5,18 +5,20 @@ boxes, COCO json), ``SOIDOTADataset`` (DOTA-v1.0 patches, oriented boxes, DOTA
 txt), ``DroneVehicleDataset`` (infrared, oriented boxes, xml or DOTA txt) and
 the transform ``LoadImageOrSkip``. The 2:1:1 training batches come from
 mmengine's ``ConcatDataset`` with mmdet's ``MultiSourceSampler`` (see
-``configs/_base_/datasets/soi_det.py``).
+``configs/_base_/datasets/soi_det.py``); ``SingleSourceSampler`` gives the
+UniDet baseline's single-dataset batches.
 """
 from .annotation_checks import SkipLog, hbox_problem, image_size_problem, polygon_problem
 from .dota import SOIDOTADataset, parse_dota_txt
 from .drone_vehicle import DroneVehicleDataset, parse_dronevehicle_xml
 from .sar_det import SARDetDataset, load_coco_json
 from .soi_det_part import SOI_DET_PARTS, SOIDetPartMixin
+from .single_source_sampler import SingleSourceSampler
 from .transforms import LoadImageOrSkip
 
 __all__ = [
     'SOI_DET_PARTS', 'SOIDetPartMixin', 'SARDetDataset', 'SOIDOTADataset',
     'DroneVehicleDataset', 'LoadImageOrSkip', 'SkipLog', 'image_size_problem',
     'polygon_problem', 'hbox_problem', 'parse_dota_txt', 'parse_dronevehicle_xml',
-    'load_coco_json',
+    'load_coco_json', 'SingleSourceSampler',
 ]
