@@ -1,0 +1,254 @@
+"""The expert-usage tool: per-dataset token shares, distances and outputs.
+
+A 'mini' ConvNeXtMoE gets routers set by hand so that every token of a bright
+image goes to experts {0, 1} and every token of a dark one to {2, 3}; the two
+kinds of images play two datasets, so their shares and distances are known.
+"""
+import csv
+import importlib.util
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from mmdet.models.data_preprocessors import DetDataPreprocessor
+from mmdet.structures import DetDataSample
+from mmengine.registry import init_default_scope
+
+from sm3det.models.backbones.convnext_moe import ConvNeXtMoE
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOOL = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'expert_usage.py')
+NUM_EXPERTS = 8
+BRIGHT, DARK = 'bright', 'dark'
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('expert_usage', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+expert_usage = load_tool()
+
+
+def images(level: int, count: int, height: int, width: int, seed: int):
+    """``count`` uint8 ``(3, h, w)`` images around a grey ``level``."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randint(-20, 21, (count, 3, height, width),
+                          generator=generator)
+    return list((level + noise).clamp(0, 255).to(torch.uint8))
+
+
+def batch(inputs, dataset):
+    samples = [
+        DetDataSample(metainfo=dict(
+            img_shape=tuple(image.shape[1:]), dataset_name=dataset))
+        for image in inputs
+    ]
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def set_router(router, token_direction, threshold):
+    """Route tokens with ``token_direction . x > threshold`` to experts
+    {0, 1}, the others to {2, 3}: the projection keeps only that signed
+    margin, and the expert embeddings point along it (+ for 0, 1; - for
+    2, 3; orthogonal for the rest)."""
+    unit = token_direction / token_direction.norm()
+    with torch.no_grad():
+        router.proj.weight.zero_()
+        router.proj.bias.zero_()
+        router.proj.weight[0] = unit
+        router.proj.bias[0] = -threshold * 1.
+        router.expert_embeddings.zero_()
+        router.expert_embeddings[0, :2] = 1.
+        router.expert_embeddings[0, 2:4] = -1.
+        router.expert_embeddings[1, 4:] = 1.
+
+
+@pytest.fixture(scope='module')
+def bright_dark_model():
+    """Backbone + data preprocessor whose routers split bright from dark
+    tokens, calibrated layer by layer on unpadded images."""
+    init_default_scope('mmrotate')
+    torch.manual_seed(0)
+    model = nn.Module()
+    model.backbone = ConvNeXtMoE(
+        arch='mini', drop_path_rate=0.,
+        moe_cfg=dict(num_experts=NUM_EXPERTS, top_k=2))
+    model.backbone.init_weights()
+    model.data_preprocessor = DetDataPreprocessor(
+        mean=[128.] * 3, std=[50.] * 3, bgr_to_rgb=True, pad_size_divisor=32)
+    model.eval()
+    calibration = {
+        kind: model.data_preprocessor(
+            batch(images(level, 2, 64, 96, seed), kind), False)['inputs']
+        for kind, level, seed in ((BRIGHT, 210, 1), (DARK, 45, 2))
+    }
+    captured = {}
+    for layer in expert_usage.moe_layers(model.backbone).values():
+        hook = layer.router.register_forward_hook(
+            lambda module, args, out: captured.update(tokens=args[0]))
+        means = {}
+        for kind, inputs in calibration.items():
+            with torch.no_grad():
+                model.backbone(inputs)
+            means[kind] = captured['tokens'].mean(dim=0)
+        hook.remove()
+        direction = means[BRIGHT] - means[DARK]
+        midpoint = (means[BRIGHT] + means[DARK]) / 2
+        set_router(layer.router, direction,
+                   float(midpoint @ direction / direction.norm()))
+    return model
+
+
+@pytest.fixture(scope='module')
+def bright_dark_usage(bright_dark_model):
+    """Usage over batches of bright and dark 64x80 images, padded to 64x96
+    by the preprocessor, plus the routed maps of every image."""
+    loader = [
+        batch(images(210, 2, 64, 80, seed=3), BRIGHT),
+        batch(images(45, 1, 64, 80, seed=4), DARK),
+        batch(images(45, 2, 64, 80, seed=5), DARK),
+    ]
+    layers = expert_usage.moe_layers(bright_dark_model.backbone)
+    usage = expert_usage.ExpertUsage(list(layers), NUM_EXPERTS)
+    routed = []
+    for meta, image, maps in expert_usage.route_images(bright_dark_model,
+                                                       loader):
+        usage.add(meta['dataset_name'], maps)
+        routed.append((meta, image, maps))
+    return usage, routed
+
+
+def test_moe_layer_labels_use_paper_stage_numbers(bright_dark_model):
+    labels = list(expert_usage.moe_layers(bright_dark_model.backbone))
+    # mini: depths 1/1/3/1, MoE in the even blocks of code stages 1-3.
+    assert labels == [
+        'stage2.block0', 'stage3.block0', 'stage3.block2', 'stage4.block0'
+    ]
+    assert expert_usage.choose_map_layers(labels, None) == [
+        'stage2.block0', 'stage3.block2', 'stage4.block0'
+    ]
+    with pytest.raises(ValueError, match='stage9.block0'):
+        expert_usage.choose_map_layers(labels, ['stage9.block0'])
+
+
+def test_valid_token_extent_drops_batch_padding():
+    # A 100x60 image in a 128x64 batch: stride-8 map 16x8 -> 13x8.
+    assert expert_usage.valid_token_extent((100, 60), (128, 64),
+                                           (16, 8)) == (13, 8)
+    assert expert_usage.valid_token_extent((128, 64), (128, 64),
+                                           (4, 2)) == (4, 2)
+
+
+def test_js_distance_bounds():
+    p = np.array([5., 5., 0., 0.])
+    assert expert_usage.js_distance(p, p * 3) == pytest.approx(0.)
+    assert expert_usage.js_distance(p, p[::-1].copy()) == pytest.approx(1.)
+    half = expert_usage.js_distance(p, np.array([5., 0., 5., 0.]))
+    assert 0. < half < 1.
+
+
+def test_shares_follow_the_routers(bright_dark_model, bright_dark_usage):
+    usage, routed = bright_dark_usage
+    assert usage.num_images == {BRIGHT: 2, DARK: 3}
+    expected = {
+        BRIGHT: [50., 50., 0., 0., 0., 0., 0., 0.],
+        DARK: [0., 0., 50., 50., 0., 0., 0., 0.],
+    }
+    for name, shares in usage.layer_shares().items():
+        np.testing.assert_allclose(
+            100 * shares, np.tile(expected[name], (4, 1)), atol=1e-9)
+    stage_shares = usage.stage_shares()
+    assert list(stage_shares[DARK]) == ['stage2', 'stage3', 'stage4']
+    np.testing.assert_allclose(100 * stage_shares[DARK]['stage3'],
+                               expected[DARK])
+    for distances in usage.stage_distances().values():
+        assert distances[(BRIGHT, DARK)] == pytest.approx(1.)
+
+    # Only positions over the 64x80 image count, not the 16 padded columns.
+    meta, image, maps = routed[0]
+    assert meta['batch_input_shape'] == (64, 96)
+    assert image.shape == (64, 80, 3) and image.dtype == np.uint8
+    assert [tuple(m.shape) for m in maps] == [(8, 10, 2), (4, 5, 2),
+                                              (4, 5, 2), (2, 3, 2)]
+    tokens_per_layer = usage.counts[BRIGHT].sum(axis=1)
+    np.testing.assert_array_equal(tokens_per_layer,
+                                  [2 * 80 * 2, 2 * 20 * 2, 2 * 20 * 2,
+                                   2 * 6 * 2])
+    # Recording is switched off again afterwards.
+    layers = expert_usage.moe_layers(bright_dark_model.backbone).values()
+    assert all(not layer.record_expert_map for layer in layers)
+
+
+def test_tables_plot_and_maps_are_written(bright_dark_usage, tmp_path):
+    usage, routed = bright_dark_usage
+    paths = expert_usage.write_tables(usage, str(tmp_path))
+    with open(paths['csv']) as f:
+        rows = list(csv.DictReader(f))
+    # Per dataset: 3 stage rows + 4 layer rows.
+    assert len(rows) == 2 * (3 + 4)
+    row = next(r for r in rows if r['dataset'] == DARK
+               and r['stage'] == 'stage3' and r['layer'] == 'block2')
+    assert float(row['expert_2']) == 50. and float(row['expert_0']) == 0.
+    assert all(
+        sum(float(r[f'expert_{n}']) for n in range(NUM_EXPERTS)) ==
+        pytest.approx(100.) for r in rows)
+    markdown = open(paths['md']).read()
+    assert '| stage4 | 1.000 |' in markdown and 'bright vs dark' in markdown
+
+    heat_maps = tmp_path / 'expert_usage.png'
+    expert_usage.plot_heat_maps(usage, str(heat_maps))
+    meta, image, maps = routed[0]
+    expert_map = tmp_path / 'map.png'
+    expert_usage.draw_expert_maps(
+        image, {'stage2.block0': maps[0][..., 0].numpy()}, NUM_EXPERTS,
+        str(expert_map), title='bright')
+    for png in (heat_maps, expert_map):
+        assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_command_line_on_mini_config(tmp_path, capsys):
+    """The tool end to end: SM3Det-mini config, a saved (untrained) model,
+    two test images per part of a freshly drawn SOI-Det-mini."""
+    from mmengine.config import Config
+    from mmengine.runner import save_checkpoint
+    from mmrotate.registry import MODELS
+
+    generator_spec = importlib.util.spec_from_file_location(
+        'generate_soi_det_mini',
+        osp.join(REPO_ROOT, 'tools', 'misc', 'generate_soi_det_mini.py'))
+    generator = importlib.util.module_from_spec(generator_spec)
+    generator_spec.loader.exec_module(generator)
+    data_root = tmp_path / 'data'
+    generator.generate(str(data_root), num_train=1, num_test=2, size=256,
+                       seed=0)
+    config = osp.join(REPO_ROOT, 'configs', 'sm3det',
+                      'sm3det_convnext-mini_fpn_600it_soi-det-mini.py')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(config).model)
+    checkpoint = str(tmp_path / 'model.pth')
+    save_checkpoint(dict(state_dict=model.state_dict()), checkpoint)
+
+    out_dir = tmp_path / 'out'
+    usage = expert_usage.main([
+        config, checkpoint, '--num-images', '2', '--maps', '1',
+        '--map-layers', 'stage3.block0', '--out-dir', str(out_dir),
+        '--cfg-options'
+    ] + [
+        f'test_dataloader.dataset.datasets.{i}.data_root={data_root}/{part}/'
+        for i, part in enumerate(('sar', 'dota', 'dronevehicle'))
+    ])
+    assert usage.num_images == {'sar': 2, 'dota': 2, 'dronevehicle': 2}
+    assert usage.layer_labels == [
+        'stage2.block0', 'stage3.block0', 'stage3.block2', 'stage4.block0'
+    ]
+    for name in ('expert_usage.md', 'expert_usage.csv', 'expert_usage.json',
+                 'expert_usage.png'):
+        assert (out_dir / name).stat().st_size > 0
+    assert len(list((out_dir / 'maps').glob('*.png'))) == 3
+    printed = capsys.readouterr().out
+    assert 'stage4: sar-dota' in printed
