@@ -7,6 +7,7 @@ kinds of images play two datasets, so their shares and distances are known.
 import csv
 import importlib.util
 import os.path as osp
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,6 +17,9 @@ from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.structures import DetDataSample
 from mmengine.registry import init_default_scope
 
+from sm3det.engine.hooks.expert_usage_hook import (ExpertUsageHook,
+                                                   js_distance,
+                                                   valid_token_extent)
 from sm3det.models.backbones.convnext_moe import ConvNeXtMoE
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -104,15 +108,21 @@ def bright_dark_model():
     return model
 
 
-@pytest.fixture(scope='module')
-def bright_dark_usage(bright_dark_model):
-    """Usage over batches of bright and dark 64x80 images, padded to 64x96
-    by the preprocessor, plus the routed maps of every image."""
-    loader = [
+def bright_dark_batches():
+    """Two bright and three dark 64x80 images, which the preprocessor pads
+    to 64x96."""
+    return [
         batch(images(210, 2, 64, 80, seed=3), BRIGHT),
         batch(images(45, 1, 64, 80, seed=4), DARK),
         batch(images(45, 2, 64, 80, seed=5), DARK),
     ]
+
+
+@pytest.fixture(scope='module')
+def bright_dark_usage(bright_dark_model):
+    """Usage over :func:`bright_dark_batches`, plus the routed maps of
+    every image."""
+    loader = bright_dark_batches()
     layers = expert_usage.moe_layers(bright_dark_model.backbone)
     usage = expert_usage.ExpertUsage(list(layers), NUM_EXPERTS)
     routed = []
@@ -138,17 +148,15 @@ def test_moe_layer_labels_use_paper_stage_numbers(bright_dark_model):
 
 def test_valid_token_extent_drops_batch_padding():
     # A 100x60 image in a 128x64 batch: stride-8 map 16x8 -> 13x8.
-    assert expert_usage.valid_token_extent((100, 60), (128, 64),
-                                           (16, 8)) == (13, 8)
-    assert expert_usage.valid_token_extent((128, 64), (128, 64),
-                                           (4, 2)) == (4, 2)
+    assert valid_token_extent((100, 60), (128, 64), (16, 8)) == (13, 8)
+    assert valid_token_extent((128, 64), (128, 64), (4, 2)) == (4, 2)
 
 
 def test_js_distance_bounds():
     p = np.array([5., 5., 0., 0.])
-    assert expert_usage.js_distance(p, p * 3) == pytest.approx(0.)
-    assert expert_usage.js_distance(p, p[::-1].copy()) == pytest.approx(1.)
-    half = expert_usage.js_distance(p, np.array([5., 0., 5., 0.]))
+    assert js_distance(p, p * 3) == pytest.approx(0.)
+    assert js_distance(p, p[::-1].copy()) == pytest.approx(1.)
+    half = js_distance(p, np.array([5., 0., 5., 0.]))
     assert 0. < half < 1.
 
 
@@ -252,3 +260,31 @@ def test_command_line_on_mini_config(tmp_path, capsys):
     assert len(list((out_dir / 'maps').glob('*.png'))) == 3
     printed = capsys.readouterr().out
     assert 'stage4: sar-dota' in printed
+
+
+def test_hook_publishes_distances_of_a_validation_epoch(bright_dark_model):
+    from mmengine.logging import MessageHub
+    runner = SimpleNamespace(
+        model=bright_dark_model,
+        message_hub=MessageHub.get_instance('test_expert_usage_hook'))
+    hook = ExpertUsageHook()
+    hook.before_val_epoch(runner)
+    for index, data in enumerate(bright_dark_batches()):
+        # What ValLoop does: the model's val_step, then the hook.
+        with torch.no_grad():
+            data = bright_dark_model.data_preprocessor(data, False)
+            bright_dark_model.backbone(data['inputs'])
+        hook.after_val_iter(runner, index, None, data['data_samples'])
+    metrics = {}
+    hook.after_val_epoch(runner, metrics)
+
+    assert sorted(metrics) == [
+        f'expert_usage/{stage}/bright-dark'
+        for stage in ('stage2', 'stage3', 'stage4')
+    ]
+    assert all(v == pytest.approx(1.) for v in metrics.values())
+    logged = runner.message_hub.get_scalar('val/expert_usage/stage3/'
+                                           'bright-dark').current()
+    assert logged == pytest.approx(1.)
+    layers = expert_usage.moe_layers(bright_dark_model.backbone).values()
+    assert all(not layer.record_expert_map for layer in layers)

@@ -17,10 +17,13 @@ reports, per dataset:
   position of chosen layers drawn over the image (``maps/``), like the
   paper's expert maps.
 
-Only positions that cover the image (``img_shape``) are counted: the batch
-padding of the data preprocessor is left out (a pipeline's ``Pad``, as in the
-SAR training pipeline, is part of the image). Stages are numbered as in the
-paper (1-based): the code's ``stages.1`` is "stage2".
+The counting (:class:`ExpertUsage`) lives in
+``sm3det/engine/hooks/expert_usage_hook.py``, next to the hook that measures
+the same during validation. Only positions that cover the image
+(``img_shape``) are counted: the batch padding of the data preprocessor is
+left out (a pipeline's ``Pad``, as in the SAR training pipeline, is part of
+the image). Stages are numbered as in the paper (1-based): the code's
+``stages.1`` is "stage2".
 
 Usage:
     python tools/analysis_tools/expert_usage.py CONFIG CHECKPOINT \
@@ -28,12 +31,9 @@ Usage:
         [--map-layers stage3.block2 ...] [--cfg-options KEY=VALUE ...]
 """
 import argparse
-import itertools
 import json
-import math
 import os
 import os.path as osp
-import re
 from collections import OrderedDict
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -46,155 +46,10 @@ from mmengine.runner import load_checkpoint
 from torch.utils.data import DataLoader, Subset
 
 import sm3det  # noqa: F401  (registers the modules; before mmrotate)
-from sm3det.models.layers import GridMoE
+from sm3det.engine.hooks.expert_usage_hook import (ExpertUsage,
+                                                   image_expert_maps,
+                                                   moe_layers, stage_of)
 from mmrotate.registry import DATASETS, MODELS
-
-BLOCK_NAME = re.compile(r'^stages\.(\d+)\.(\d+)\.')
-
-
-# --------------------------------------------------------------- MoE layers
-def moe_layers(backbone: torch.nn.Module) -> 'OrderedDict[str, GridMoE]':
-    """The backbone's GridMoE layers in forward order, keyed by a readable
-    label: ``'stage3.block2'`` for ConvNeXtMoE's ``stages.2.2.mlp`` (paper
-    stage numbering), the module name for other backbones."""
-    layers = OrderedDict()
-    for name, module in backbone.named_modules():
-        if isinstance(module, GridMoE):
-            block = BLOCK_NAME.match(name)
-            label = (f'stage{int(block.group(1)) + 1}.block{block.group(2)}'
-                     if block else name)
-            layers[label] = module
-    return layers
-
-
-def stage_of(layer_label: str) -> str:
-    """``'stage3.block2'`` -> ``'stage3'``; other labels are their own
-    stage."""
-    return layer_label.split('.block')[0]
-
-
-def valid_token_extent(img_shape: Sequence[int],
-                       batch_input_shape: Sequence[int],
-                       feat_shape: Sequence[int]) -> Tuple[int, int]:
-    """Rows and columns of a feature map that cover the image.
-
-    Args:
-        img_shape: ``(h, w)`` of the image inside the padded batch, pixels.
-        batch_input_shape: ``(H, W)`` of the padded batch, pixels.
-        feat_shape: ``(h_f, w_f)`` of the feature map, positions.
-
-    Returns:
-        ``(rows, cols)``: positions whose receptive-field origin lies in the
-        image (a partly covered last row/column counts).
-    """
-    return tuple(
-        max(1, min(feat, math.ceil(image * feat / padded)))
-        for image, padded, feat in zip(img_shape[:2], batch_input_shape[:2],
-                                       feat_shape[:2]))
-
-
-# ----------------------------------------------------------- accumulation
-def js_distance(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen-Shannon distance (square root of the divergence, log base 2)
-    between two distributions over the same experts; in [0, 1]."""
-    p, q = p / p.sum(), q / q.sum()
-    mean = (p + q) / 2
-
-    def kl(a, b):
-        nonzero = a > 0
-        return float(np.sum(a[nonzero] * np.log2(a[nonzero] / b[nonzero])))
-
-    return math.sqrt(max(0., (kl(p, mean) + kl(q, mean)) / 2))
-
-
-class ExpertUsage:
-    """Routing-slot counts per dataset, MoE layer and expert.
-
-    Args:
-        layer_labels: The MoE layers, in forward order (see
-            :func:`moe_layers`).
-        num_experts: ``N``, the same for every layer.
-
-    Attributes:
-        counts (dict[str, np.ndarray]): dataset -> ``(L, N)`` int64, slots
-            (token x chosen expert) each expert of each layer received.
-        num_images (dict[str, int]): dataset -> images added.
-    """
-
-    def __init__(self, layer_labels: Sequence[str], num_experts: int):
-        self.layer_labels = list(layer_labels)
-        self.num_experts = num_experts
-        self.counts: Dict[str, np.ndarray] = {}
-        self.num_images: Dict[str, int] = {}
-
-    @property
-    def datasets(self) -> List[str]:
-        return list(self.counts)
-
-    @property
-    def stages(self) -> 'OrderedDict[str, List[int]]':
-        """stage -> indices of its layers in ``layer_labels``."""
-        stages = OrderedDict()
-        for index, label in enumerate(self.layer_labels):
-            stages.setdefault(stage_of(label), []).append(index)
-        return stages
-
-    def add(self, dataset: str, expert_maps: Sequence[torch.Tensor]) -> None:
-        """Count one image's routing.
-
-        Args:
-            dataset: The image's ``dataset_name``.
-            expert_maps: One ``(h, w, k)`` tensor of expert indices per
-                layer, holding only the positions to count.
-        """
-        if len(expert_maps) != len(self.layer_labels):
-            raise ValueError(f'expected one expert map per MoE layer '
-                             f'({len(self.layer_labels)}), got '
-                             f'{len(expert_maps)}')
-        image_counts = np.stack([
-            torch.bincount(m.flatten().cpu(),
-                           minlength=self.num_experts).numpy()
-            for m in expert_maps
-        ])
-        if dataset not in self.counts:
-            self.counts[dataset] = np.zeros_like(image_counts)
-            self.num_images[dataset] = 0
-        self.counts[dataset] += image_counts
-        self.num_images[dataset] += 1
-
-    def layer_shares(self) -> Dict[str, np.ndarray]:
-        """dataset -> ``(L, N)`` share of each layer's slots per expert
-        (rows sum to 1)."""
-        return {
-            name: counts / counts.sum(axis=1, keepdims=True)
-            for name, counts in self.counts.items()
-        }
-
-    def stage_shares(self) -> Dict[str, Dict[str, np.ndarray]]:
-        """dataset -> stage -> ``(N,)`` mean over the stage's layers of the
-        per-layer shares. The experts of different blocks are different
-        modules: this row says how evenly expert *index* n is used, the
-        layer rows say which experts are used."""
-        shares = self.layer_shares()
-        return {
-            name: OrderedDict((stage, share[rows].mean(axis=0))
-                              for stage, rows in self.stages.items())
-            for name, share in shares.items()
-        }
-
-    def stage_distances(self) -> Dict[str, Dict[Tuple[str, str], float]]:
-        """stage -> (dataset a, dataset b) -> Jensen-Shannon distance of
-        their expert distributions, averaged over the stage's layers."""
-        distances = OrderedDict()
-        for stage, rows in self.stages.items():
-            distances[stage] = OrderedDict(
-                ((a, b),
-                 float(np.mean([
-                     js_distance(self.counts[a][r], self.counts[b][r])
-                     for r in rows
-                 ])))
-                for a, b in itertools.combinations(self.datasets, 2))
-        return distances
 
 
 # ----------------------------------------------------------------- routing
@@ -222,13 +77,7 @@ def route_images(model: torch.nn.Module, data_loader: Iterator
                 height, width = meta['img_shape'][:2]
                 # mmcv loads BGR; the channel flip gives RGB to draw.
                 image = raw_images[i][[2, 1, 0], :height, :width]
-                maps = []
-                for layer in layers:
-                    layer_map = layer.last_expert_map[i]
-                    rows, cols = valid_token_extent(
-                        meta['img_shape'], meta['batch_input_shape'],
-                        layer_map.shape)
-                    maps.append(layer_map[:rows, :cols])
+                maps = image_expert_maps(layers, i, meta)
                 yield meta, image.permute(1, 2, 0).numpy(), maps
     finally:
         model.backbone.record_routing(expert_counts=False, expert_map=False)

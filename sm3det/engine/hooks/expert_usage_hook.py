@@ -1,0 +1,297 @@
+"""Expert usage: which experts of the MoE backbone each dataset's tokens use.
+
+:class:`ExpertUsage` accumulates routing-slot counts per dataset, MoE layer
+and expert (a token sends one slot to each of its top-k experts) and turns
+them into shares and into Jensen-Shannon distances between the datasets'
+expert distributions (0: same experts in the same proportions, 1: disjoint
+sets). The paper reads such statistics as "SAR uses a distinct set of
+experts, RGB and infrared share more".
+
+:class:`ExpertUsageHook` measures this during validation / testing and adds
+the per-stage distances to the epoch's metrics; the command-line tool
+``tools/analysis_tools/expert_usage.py`` draws tables, heat maps and expert
+maps from the same accumulator.
+"""
+import itertools
+import math
+import re
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmengine.dist import all_gather_object
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from mmrotate.registry import HOOKS
+from ...models.layers import GridMoE
+
+BLOCK_NAME = re.compile(r'^stages\.(\d+)\.(\d+)\.')
+
+
+# --------------------------------------------------------------- MoE layers
+def moe_layers(backbone: torch.nn.Module) -> 'OrderedDict[str, GridMoE]':
+    """The backbone's GridMoE layers in forward order, keyed by a readable
+    label: ``'stage3.block2'`` for ConvNeXtMoE's ``stages.2.2.mlp`` (paper
+    stage numbering), the module name for other backbones."""
+    layers = OrderedDict()
+    for name, module in backbone.named_modules():
+        if isinstance(module, GridMoE):
+            block = BLOCK_NAME.match(name)
+            label = (f'stage{int(block.group(1)) + 1}.block{block.group(2)}'
+                     if block else name)
+            layers[label] = module
+    return layers
+
+
+def stage_of(layer_label: str) -> str:
+    """``'stage3.block2'`` -> ``'stage3'``; other labels are their own
+    stage."""
+    return layer_label.split('.block')[0]
+
+
+def valid_token_extent(img_shape: Sequence[int],
+                       batch_input_shape: Sequence[int],
+                       feat_shape: Sequence[int]) -> Tuple[int, int]:
+    """Rows and columns of a feature map that cover the image.
+
+    Args:
+        img_shape: ``(h, w)`` of the image inside the padded batch, pixels.
+        batch_input_shape: ``(H, W)`` of the padded batch, pixels.
+        feat_shape: ``(h_f, w_f)`` of the feature map, positions.
+
+    Returns:
+        ``(rows, cols)``: positions whose receptive-field origin lies in the
+        image (a partly covered last row/column counts).
+    """
+    return tuple(
+        max(1, min(feat, math.ceil(image * feat / padded)))
+        for image, padded, feat in zip(img_shape[:2], batch_input_shape[:2],
+                                       feat_shape[:2]))
+
+
+# ----------------------------------------------------------- accumulation
+def js_distance(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon distance (square root of the divergence, log base 2)
+    between two distributions over the same experts; in [0, 1]."""
+    p, q = p / p.sum(), q / q.sum()
+    mean = (p + q) / 2
+
+    def kl(a, b):
+        nonzero = a > 0
+        return float(np.sum(a[nonzero] * np.log2(a[nonzero] / b[nonzero])))
+
+    return math.sqrt(max(0., (kl(p, mean) + kl(q, mean)) / 2))
+
+
+class ExpertUsage:
+    """Routing-slot counts per dataset, MoE layer and expert.
+
+    Args:
+        layer_labels: The MoE layers, in forward order (see
+            :func:`moe_layers`).
+        num_experts: ``N``, the same for every layer.
+
+    Attributes:
+        counts (dict[str, np.ndarray]): dataset -> ``(L, N)`` int64, slots
+            (token x chosen expert) each expert of each layer received.
+        num_images (dict[str, int]): dataset -> images added.
+    """
+
+    def __init__(self, layer_labels: Sequence[str], num_experts: int):
+        self.layer_labels = list(layer_labels)
+        self.num_experts = num_experts
+        self.counts: Dict[str, np.ndarray] = {}
+        self.num_images: Dict[str, int] = {}
+
+    @property
+    def datasets(self) -> List[str]:
+        return list(self.counts)
+
+    @property
+    def stages(self) -> 'OrderedDict[str, List[int]]':
+        """stage -> indices of its layers in ``layer_labels``."""
+        stages = OrderedDict()
+        for index, label in enumerate(self.layer_labels):
+            stages.setdefault(stage_of(label), []).append(index)
+        return stages
+
+    def add(self, dataset: str, expert_maps: Sequence[torch.Tensor]) -> None:
+        """Count one image's routing.
+
+        Args:
+            dataset: The image's ``dataset_name``.
+            expert_maps: One ``(h, w, k)`` tensor of expert indices per
+                layer, holding only the positions to count.
+        """
+        if len(expert_maps) != len(self.layer_labels):
+            raise ValueError(f'expected one expert map per MoE layer '
+                             f'({len(self.layer_labels)}), got '
+                             f'{len(expert_maps)}')
+        image_counts = np.stack([
+            torch.bincount(m.flatten().cpu(),
+                           minlength=self.num_experts).numpy()
+            for m in expert_maps
+        ])
+        if dataset not in self.counts:
+            self.counts[dataset] = np.zeros_like(image_counts)
+            self.num_images[dataset] = 0
+        self.counts[dataset] += image_counts
+        self.num_images[dataset] += 1
+
+    def layer_shares(self) -> Dict[str, np.ndarray]:
+        """dataset -> ``(L, N)`` share of each layer's slots per expert
+        (rows sum to 1)."""
+        return {
+            name: counts / counts.sum(axis=1, keepdims=True)
+            for name, counts in self.counts.items()
+        }
+
+    def stage_shares(self) -> Dict[str, Dict[str, np.ndarray]]:
+        """dataset -> stage -> ``(N,)`` mean over the stage's layers of the
+        per-layer shares. The experts of different blocks are different
+        modules: this row says how evenly expert *index* n is used, the
+        layer rows say which experts are used."""
+        shares = self.layer_shares()
+        return {
+            name: OrderedDict((stage, share[rows].mean(axis=0))
+                              for stage, rows in self.stages.items())
+            for name, share in shares.items()
+        }
+
+    def stage_distances(self) -> Dict[str, Dict[Tuple[str, str], float]]:
+        """stage -> (dataset a, dataset b) -> Jensen-Shannon distance of
+        their expert distributions, averaged over the stage's layers."""
+        distances = OrderedDict()
+        for stage, rows in self.stages.items():
+            distances[stage] = OrderedDict(
+                ((a, b),
+                 float(np.mean([
+                     js_distance(self.counts[a][r], self.counts[b][r])
+                     for r in rows
+                 ])))
+                for a, b in itertools.combinations(self.datasets, 2))
+        return distances
+
+    def merge(self, other: 'ExpertUsage') -> None:
+        """Add the counts of another accumulator over the same layers
+        (e.g. another process's)."""
+        if other.layer_labels != self.layer_labels:
+            raise ValueError('cannot merge expert usage of different layers')
+        for name, counts in other.counts.items():
+            if name not in self.counts:
+                self.counts[name] = np.zeros_like(counts)
+                self.num_images[name] = 0
+            self.counts[name] += counts
+            self.num_images[name] += other.num_images[name]
+
+
+def image_expert_maps(layers: Sequence[GridMoE], index: int,
+                      metainfo: dict) -> List[torch.Tensor]:
+    """The expert maps the layers recorded for image ``index`` of their last
+    batch, each ``(h, w, k)``, cropped to the positions over the image
+    (``metainfo`` needs ``img_shape`` and ``batch_input_shape``)."""
+    maps = []
+    for layer in layers:
+        if layer.last_expert_map is None:
+            raise RuntimeError('no expert map recorded: call record_routing('
+                               'expert_map=True) before the forward')
+        layer_map = layer.last_expert_map[index]
+        rows, cols = valid_token_extent(metainfo['img_shape'],
+                                        metainfo['batch_input_shape'],
+                                        layer_map.shape)
+        maps.append(layer_map[:rows, :cols])
+    return maps
+
+
+@HOOKS.register_module()
+class ExpertUsageHook(Hook):
+    """Per-dataset expert usage of the MoE backbone, measured in validation
+    and test epochs.
+
+    During the epoch every MoE layer records its expert map; after each
+    iteration the maps of every image (cropped to the image) are counted under
+    its ``dataset_name``. After the epoch, with the counts of all processes
+    gathered, the Jensen-Shannon distance of every two datasets per stage is
+    published as ``{val,test}/expert_usage/<stage>/<a>-<b>`` (message hub, so
+    LoggerHook logs it, and the epoch's metrics), and the per-layer shares are
+    logged. ``tools/analysis_tools/expert_usage.py`` gives tables and plots.
+
+    Priority NORMAL: after RuntimeInfoHook has copied the metrics to the
+    message hub, before LoggerHook (BELOW_NORMAL) writes them out.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self):
+        self._usage: Optional[ExpertUsage] = None
+        self._layers: List[GridMoE] = []
+
+    def _start(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        layers = moe_layers(getattr(model, 'backbone', model))
+        if not layers:
+            raise ValueError('ExpertUsageHook: the model has no GridMoE '
+                             'layer (a dense backbone?); remove the hook')
+        experts = {layer.num_experts for layer in layers.values()}
+        if len(experts) != 1:
+            raise ValueError(f'ExpertUsageHook: MoE layers differ in '
+                             f'num_experts {experts}')
+        self._layers = list(layers.values())
+        self._usage = ExpertUsage(list(layers), experts.pop())
+        for layer in self._layers:
+            layer.record_routing(expert_counts=False, expert_map=True)
+
+    def _count(self, outputs: Sequence) -> None:
+        for index, sample in enumerate(outputs):
+            self._usage.add(sample.metainfo['dataset_name'],
+                            image_expert_maps(self._layers, index,
+                                              sample.metainfo))
+
+    def _finish(self, runner, mode: str, metrics: Optional[dict]) -> None:
+        for layer in self._layers:
+            layer.record_routing(expert_counts=False, expert_map=False)
+        usage, self._usage, self._layers = self._usage, None, []
+        gathered = all_gather_object(usage)  # [usage] outside distributed
+        usage = gathered[0]
+        for other in gathered[1:]:
+            usage.merge(other)
+        if not usage.counts:
+            return
+        for stage, distances in usage.stage_distances().items():
+            for (a, b), distance in distances.items():
+                key = f'expert_usage/{stage}/{a}-{b}'
+                runner.message_hub.update_scalar(f'{mode}/{key}', distance)
+                if metrics is not None:
+                    metrics[key] = distance
+        shares = usage.layer_shares()
+        lines = [f'Expert usage ({mode}), % of routing slots per expert:']
+        for name in usage.datasets:
+            for label, row in zip(usage.layer_labels, shares[name]):
+                lines.append(f'  {name:>14s} {label:>14s}: ' +
+                             ' '.join(f'{100 * s:5.1f}' for s in row))
+        print_log('\n'.join(lines), logger='current')
+
+    def before_val_epoch(self, runner) -> None:
+        self._start(runner)
+
+    def after_val_iter(self, runner, batch_idx: int, data_batch=None,
+                       outputs: Optional[Sequence] = None) -> None:
+        self._count(outputs)
+
+    def after_val_epoch(self, runner, metrics: Optional[dict] = None) -> None:
+        self._finish(runner, 'val', metrics)
+
+    def before_test_epoch(self, runner) -> None:
+        self._start(runner)
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch=None,
+                        outputs: Optional[Sequence] = None) -> None:
+        self._count(outputs)
+
+    def after_test_epoch(self, runner, metrics: Optional[dict] = None
+                         ) -> None:
+        self._finish(runner, 'test', metrics)
