@@ -1,3 +1,4 @@
 from .dso_hook import DSOHook
+from .expert_usage_hook import ExpertUsageHook
 
-__all__ = ['DSOHook']
+__all__ = ['DSOHook', 'ExpertUsageHook']
