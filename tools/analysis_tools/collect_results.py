@@ -1,0 +1,192 @@
+"""One results table, like the paper's Table 1, from test work dirs.
+
+    python tools/analysis_tools/collect_results.py WORK_DIR [WORK_DIR ...]
+        [--out results.md] [--csv results.csv] [--complexity] [--shape 800]
+
+Each WORK_DIR is a ``--work-dir`` of tools/test.py: it holds
+``test_metrics.json`` (SOIDetMetric's keys such as ``soi_det/overall/mAP``,
+fractions) and the config the runner dumped there (``<config name>.py``);
+without a dumped config the directory's name is the config name (test.py's
+default work dir is ``work_dirs/<config name>``).
+
+One row per work dir: the method (the paper's name for the config where it is
+one of the paper's, otherwise the config name), overall mAP / AP50 / AP75,
+SAR / DOTA / DroneVehicle mAP in percent, and the paper's overall mAP; '-'
+where a number is missing. When the three separate models of one backbone
+size are all given, one more row combines them as the paper does: each
+dataset's numbers come from its own model, the overall ones are pooled over
+the classes of the three datasets (the class-count-weighted mean of the
+dataset numbers, which is the pooled mean when every class has ground truth).
+
+``--complexity`` adds params (M) and FLOPs (G), counted by
+model_complexity.py on the dumped config (about a minute per ConvNeXt-T
+config on a CPU).
+"""
+import argparse
+import csv
+import glob
+import json
+import os.path as osp
+import sys
+from typing import Dict, List, Optional
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from model_complexity import (PAPER_GROUPS, PAPER_MODELS,  # noqa: E402
+                              config_name, group_name, measure_config)
+
+# Classes per SOI-Det part (METHOD.md section 2): the weights of pooling.
+CLASS_COUNTS = dict(sar=6, dota=15, dronevehicle=5)
+# (column, dataset, metric) of the table's result columns.
+RESULT_COLUMNS = (
+    ('overall mAP', 'overall', 'mAP'),
+    ('overall AP50', 'overall', 'AP50'),
+    ('overall AP75', 'overall', 'AP75'),
+    ('SAR mAP', 'sar', 'mAP'),
+    ('DOTA mAP', 'dota', 'mAP'),
+    ('DroneVehicle mAP', 'dronevehicle', 'mAP'),
+)
+
+
+def load_work_dir(work_dir: str) -> Dict:
+    """The config name, dumped config (or None) and test metrics of a run.
+
+    Raises:
+        FileNotFoundError: without ``test_metrics.json``.
+        ValueError: when several configs lie in the work dir.
+    """
+    metrics_file = osp.join(work_dir, 'test_metrics.json')
+    if not osp.isfile(metrics_file):
+        raise FileNotFoundError(
+            f'{metrics_file} not found: run tools/test.py with --work-dir '
+            f'{work_dir} first')
+    with open(metrics_file) as f:
+        metrics = json.load(f)
+    configs = sorted(glob.glob(osp.join(work_dir, '*.py')))
+    if len(configs) > 1:
+        raise ValueError(f'{work_dir} holds several configs {configs}; '
+                         'give one work dir per tested config')
+    config = configs[0] if configs else None
+    name = config_name(config) if config else osp.basename(
+        osp.normpath(work_dir))
+    return dict(name=name, config=config, metrics=metrics)
+
+
+def dataset_metrics(metrics: Dict[str, float]) -> Dict[tuple, float]:
+    """``{(dataset, metric): value}`` from keys ``[prefix/]dataset/metric``."""
+    found = {}
+    for key, value in metrics.items():
+        parts = key.split('/')
+        if len(parts) >= 2 and isinstance(value, (int, float)):
+            found[parts[-2], parts[-1]] = float(value)
+    return found
+
+
+def pooled_group(members: List[Dict]) -> Dict[tuple, float]:
+    """The metrics of several single-dataset runs as one multi-task run:
+    dataset numbers taken over, overall ones class-count weighted."""
+    combined = {}
+    for member in members:
+        combined.update({key: value for key, value in
+                         dataset_metrics(member['metrics']).items()
+                         if key[0] != 'overall'})
+    datasets = sorted({dataset for dataset, _ in combined})
+    for metric in {metric for _, metric in combined}:
+        if all((d, metric) in combined for d in datasets):
+            weights = [CLASS_COUNTS.get(d, 1) for d in datasets]
+            combined['overall', metric] = sum(
+                w * combined[d, metric]
+                for w, d in zip(weights, datasets)) / sum(weights)
+    return combined
+
+
+def _percent(value: Optional[float]) -> str:
+    return '-' if value is None else f'{100 * value:.2f}'
+
+
+def _number(value: Optional[float]) -> str:
+    return '-' if value is None else f'{value:.2f}'
+
+
+def result_rows(runs: List[Dict],
+                complexity: Optional[Dict[str, Dict]] = None
+                ) -> List[Dict[str, str]]:
+    """Table rows (column -> text) of the runs, then of complete groups.
+
+    Args:
+        runs: :func:`load_work_dir` results.
+        complexity: config name -> ``dict(params=..., flops=...)`` counts;
+            adds the params / FLOPs columns.
+    """
+    entries = [(run['name'], PAPER_MODELS.get(run['name']),
+                dataset_metrics(run['metrics']), [run['name']])
+               for run in runs]
+    by_name = {run['name']: run for run in runs}
+    for members, paper in PAPER_GROUPS.items():
+        if all(name in by_name for name in members):
+            entries.append((group_name(members), paper,
+                            pooled_group([by_name[m] for m in members]),
+                            list(members)))
+    rows = []
+    for name, paper, values, members in entries:
+        row = {'method': paper.label if paper else name, 'config': name}
+        for column, dataset, metric in RESULT_COLUMNS:
+            row[column] = _percent(values.get((dataset, metric)))
+        row['paper overall mAP'] = _number(paper and paper.overall_map)
+        if complexity is not None:
+            row['params (M)'] = _number(
+                sum(complexity[m]['params'] for m in members) / 1e6)
+            row['FLOPs (G)'] = _number(
+                sum(complexity[m]['flops'] for m in members) / 1e9)
+        rows.append(row)
+    return rows
+
+
+def format_markdown(rows: List[Dict[str, str]]) -> str:
+    header = list(rows[0])
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(row[c] for c in header) + ' |' for row in rows]
+    return '\n'.join(lines) + '\n'
+
+
+def write_csv(rows: List[Dict[str, str]], path: str) -> None:
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('work_dirs', nargs='+', metavar='WORK_DIR')
+    parser.add_argument('--out', help='write the Markdown table here')
+    parser.add_argument('--csv', help='write the table as CSV here')
+    parser.add_argument('--complexity', action='store_true',
+                        help='add params and FLOPs (counted, slow)')
+    parser.add_argument('--shape', type=int, nargs='+', default=[800],
+                        help='input height [width] for --complexity')
+    args = parser.parse_args()
+    if len(args.shape) > 2:
+        parser.error('--shape takes one or two numbers')
+    shape = args.shape * 2 if len(args.shape) == 1 else args.shape
+
+    runs = [load_work_dir(work_dir) for work_dir in args.work_dirs]
+    complexity = None
+    if args.complexity:
+        missing = [run['name'] for run in runs if run['config'] is None]
+        if missing:
+            parser.error(f'--complexity needs the dumped config in each work '
+                         f'dir; none for {missing}')
+        complexity = {run['name']: measure_config(run['config'], shape)
+                      for run in runs}
+    rows = result_rows(runs, complexity)
+    table = format_markdown(rows)
+    print(table)
+    if args.out:
+        with open(args.out, 'w') as f:
+            f.write(table)
+    if args.csv:
+        write_csv(rows, args.csv)
+
+
+if __name__ == '__main__':
+    main()
