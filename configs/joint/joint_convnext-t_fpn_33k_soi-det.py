@@ -11,3 +11,5 @@ _base_ = [
 model = dict(backbone=dict(moe_blocks=[]))
 train_dataloader = dict(
     sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True))
+# A random batch may lack a dataset, whose head then gets no gradient.
+find_unused_parameters = True

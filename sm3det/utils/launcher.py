@@ -48,7 +48,10 @@ def setup_launcher(cfg, launcher: str) -> None:
         # Runner skips its own (CUDA-only) init when a group already exists.
         dist.init_process_group(backend='gloo')
     # Scoped: the Runner looks wrappers up in mmengine's root registry.
-    cfg.model_wrapper_cfg = dict(type='mmrotate.CPUDistributedDataParallel')
+    cfg.model_wrapper_cfg = dict(
+        type='mmrotate.CPUDistributedDataParallel',
+        # mmengine reads this top-level key only without a wrapper config.
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
 
 
 def load_run_config(config: str, cfg_options: Optional[dict], launcher: str,

@@ -43,6 +43,9 @@ class ConvNeXtDA(ConvNeXtMoE):
             ``drop_path_rate``, ``out_indices``, ``init_cfg`` ...).
     """
 
+    # The adapters are new: a ConvNeXt checkpoint does not have them.
+    fresh_keys = ConvNeXtMoE.fresh_keys + r'|^domain_attention\.'
+
     def __init__(self,
                  da_blocks: Union[Sequence[Sequence[int]], str, None] = None,
                  num_domains: int = 3,

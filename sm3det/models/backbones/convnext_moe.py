@@ -206,6 +206,9 @@ class ConvNeXtMoE(BaseModule):
             truncated-normal init (std 0.02) as in ConvNeXt.
     """
 
+    # Parameters a ConvNeXt classification checkpoint does not have.
+    fresh_keys = r'\.mlp\.(router|noise_proj)\.|^norm\d\.'
+
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
                  in_channels: int = 3,
@@ -373,8 +376,7 @@ class ConvNeXtMoE(BaseModule):
         missing, unexpected = self.load_state_dict(state_dict, strict=False)
         # A classification checkpoint has no gates and no output norms 0-2;
         # anything else missing means a wrong or partial file.
-        fresh = [k for k in missing if re.search(
-            r'\.mlp\.(router|noise_proj)\.|^norm\d\.', k)]
+        fresh = [k for k in missing if re.search(self.fresh_keys, k)]
         missing = [k for k in missing if k not in fresh]
         print_log(f'ConvNeXtMoE: loaded a ConvNeXt checkpoint; '
                   f'{len(fresh)} gate / output-norm tensors keep their init',
