@@ -10,8 +10,11 @@ _base_ = [
 ]
 
 optim_wrapper = _base_.dso_optim_wrapper
-# The mini schedule warms the LR up over 50 iterations, not 500.
-custom_hooks = [dict(_base_.dso_hook, warmup_iters=50)]
+# The recipe's warm-up (500 of 33,468 iterations) and EMA horizon (alpha
+# 0.001, ~1000 iterations) scaled to 600 iterations. With alpha 0.001 the EMA
+# stays at the first losses, every w = his / cur grows as the losses fall and
+# the head softmax starves all heads but one (measured: SAR 51.3 mAP vs 66.2).
+custom_hooks = [dict(_base_.dso_hook, warmup_iters=50, alpha=0.05)]
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1))
