@@ -102,6 +102,13 @@ def build_for_counting(cfg: Config, shape: Sequence[int],
     """
     model_cfg = cfg.model.backbone if backbone_only else cfg.model
     model = MODELS.build(model_cfg).eval()
+    return wrap_for_counting(model, shape, task)
+
+
+def wrap_for_counting(model: nn.Module, shape: Sequence[int],
+                      task: str = None) -> tuple:
+    """A detector as a traceable module (with ``dataset_name=task`` in its
+    samples), and its inputs; other modules as they are."""
     images = torch.rand(1, 3, *shape)
     if hasattr(model, 'extract_feat') and hasattr(model, '_forward'):
         extra = dict(dataset_name=task) if task else {}
@@ -118,10 +125,10 @@ def count_config(cfg: Config, shape: Sequence[int],
     if not tasks:
         model, inputs = build_for_counting(cfg, shape, backbone_only)
         return dict(count_params_and_flops(model, inputs), model=model)
+    detector = MODELS.build(cfg.model).eval()
     by_task = {}
     for task in tasks:
-        torch.manual_seed(0)
-        model, inputs = build_for_counting(cfg, shape, task=task)
+        model, inputs = wrap_for_counting(detector, shape, task)
         by_task[task] = count_params_and_flops(model, inputs)
     result = dict(by_task[tasks[0]], model=model)
     result['flops'] = sum(r['flops'] for r in by_task.values())

@@ -143,9 +143,10 @@ class SM3Det(BaseDetector):
                                                     batch_data_samples)
             task_losses = self.heads[name].loss(task_feats, samples)
             losses.update({f'{name}.{k}': v for k, v in task_losses.items()})
-        balance_loss = getattr(self.backbone, 'balance_loss', None)
-        if balance_loss is not None and balance_loss() is not None:
-            losses['loss_moe_balance'] = balance_loss()
+        if hasattr(self.backbone, 'balance_loss'):
+            balance_loss = self.backbone.balance_loss()
+            if balance_loss is not None:
+                losses['loss_moe_balance'] = balance_loss
         if self.loss_weighting is not None:
             losses = self.loss_weighting(losses)
         return losses
