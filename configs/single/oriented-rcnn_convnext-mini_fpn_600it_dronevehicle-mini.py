@@ -1,10 +1,14 @@
-# The DroneVehicle model of the "3 separate models" baseline at CPU scale.
-_base_ = './oriented-rcnn_convnext-mini_fpn_600it_dota-mini.py'
+# The DroneVehicle model of the "3 separate models" baseline at CPU scale:
+# Oriented R-CNN with SM3Det-mini's backbone, FPN and head widths, on
+# SOI-Det-mini's DroneVehicle part (4 images per iteration, 600 iterations).
+_base_ = [
+    '../_base_/models/oriented-rcnn_convnext-mini_fpn.py',
+    '../_base_/datasets/dronevehicle_mini.py',
+    '../_base_/schedules/mini_cpu.py',
+    '../_base_/default_runtime.py',
+]
 
 model = dict(roi_head=dict(bbox_head=dict(num_classes=5)))
-train_dataloader = dict(dataset=dict(_delete_=True, **_base_.dronevehicle_train))
-val_dataloader = dict(dataset=dict(_delete_=True, **_base_.dronevehicle_test))
-test_dataloader = val_dataloader
-val_evaluator = dict(
-    tasks=dict(_delete_=True, dronevehicle=_base_.evaluation_tasks.dronevehicle))
-test_evaluator = val_evaluator
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1))

@@ -65,7 +65,7 @@ class ScriptedDetector(BaseModel):
 
 
 def train(work_dir, script, hook=None, max_iters=MAX_ITERS, ckpt_interval=0,
-          resume_from=None):
+          resume_from=None, optim_wrapper_type='OptimWrapper'):
     model = ScriptedDetector(script)
     runner = Runner(
         model=model,
@@ -74,6 +74,7 @@ def train(work_dir, script, hook=None, max_iters=MAX_ITERS, ckpt_interval=0,
         train_dataloader=DataLoader(list(range(max_iters)), batch_size=1),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         optim_wrapper=dict(
+            type=optim_wrapper_type,
             constructor='SubModuleOptimWrapperConstructor',
             optimizer=dict(type='SGD', lr=BASE_LR, momentum=0.9),
             paramwise_cfg=dict(sub_modules=SUB_MODULES)),
@@ -244,31 +245,11 @@ def test_amp_optim_wrapper(tmp_path, scheduled_lrs, monkeypatch):
             'mmengine.optim.optimizer.amp_optimizer_wrapper.'
             'is_cuda_available', lambda: True)
     hook = DSOHook(LOSS_TERMS, alpha=0.0, warmup_iters=5)
-    model = ScriptedDetector(step_then_constant)
-    runner = Runner(
-        model=model,
-        work_dir=str(tmp_path),
-        experiment_name=f'dso_{uuid.uuid4().hex}',
-        train_dataloader=DataLoader(list(range(MAX_ITERS)), batch_size=1),
-        train_cfg=dict(by_epoch=False, max_iters=MAX_ITERS),
-        optim_wrapper=dict(
-            type='AmpOptimWrapper',
-            constructor='SubModuleOptimWrapperConstructor',
-            optimizer=dict(type='SGD', lr=BASE_LR, momentum=0.9),
-            paramwise_cfg=dict(sub_modules=SUB_MODULES)),
-        param_scheduler=[
-            dict(type='LinearLR', start_factor=1 / 3, by_epoch=False,
-                 begin=0, end=10),
-            dict(type='MultiStepLR', milestones=[40, 70], gamma=0.1,
-                 by_epoch=False),
-        ],
-        custom_hooks=[hook],
-        default_scope='mmrotate',
-        log_level='WARNING')
-    runner.train()
+    step_lrs, runner = train(tmp_path, step_then_constant, hook,
+                             optim_wrapper_type='AmpOptimWrapper')
     assert type(runner.optim_wrapper).__name__ == 'AmpOptimWrapper'
     expected = expected_constant_multipliers(theta=3.0, tau=3.0, b=0.4)
-    for t, lrs in enumerate(model.step_lrs):
+    for t, lrs in enumerate(step_lrs):
         for name, lr in lrs.items():
             factor = expected[name] if t >= 5 else 1.0
             assert lr == pytest.approx(

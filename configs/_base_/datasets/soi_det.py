@@ -111,6 +111,14 @@ val_dataloader = dict(
                  datasets=[sar_test, dota_test, dronevehicle_test]))
 test_dataloader = val_dataloader
 
+# One part alone (the "3 separate models" baseline, datasets/<part>.py): an
+# infinite loader over that part's train set.
+single_part_loader = dict(
+    batch_size=2,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True))
+
 # Per-part AP (COCO for hbox, rotated VOC-area for rbox) at IoU 0.50:0.95 and
 # the overall mean over all 26 classes (METHOD.md section 6).
 evaluation_tasks = dict(

@@ -35,3 +35,4 @@ val_dataloader = dict(
     num_workers=2,
     dataset=dict(datasets=[sar_test, dota_test, dronevehicle_test]))
 test_dataloader = val_dataloader
+single_part_loader = dict(batch_size=4)
