@@ -1,5 +1,5 @@
 """collect_results.py on fabricated work dirs; model_complexity.py on the
-mini config and on fabricated counts."""
+mini config and on fabricated counts; benchmark_moe.py on tiny shapes."""
 import csv
 import importlib.util
 import json
@@ -26,6 +26,7 @@ def load_tool(name: str):
 
 collect_results = load_tool('collect_results')
 model_complexity = load_tool('model_complexity')
+benchmark_moe = load_tool('benchmark_moe')
 
 
 def headline(dataset: str, m: float, ap50: float, ap75: float) -> dict:
@@ -158,3 +159,18 @@ def test_model_complexity_counts_the_mini_config():
     assert counts['params'] == meta['params'] > 1e6
     assert meta['flops'] is None
     assert counts['flops'] > 0
+
+
+@pytest.mark.parametrize('amp', [False, True])
+def test_benchmark_moe_prints_one_ratio_per_layer_shape(amp, monkeypatch,
+                                                        capsys):
+    monkeypatch.setattr(benchmark_moe, 'LAYER_SHAPES',
+                        {'tiny': (1, 4, 4, 16), 'tinier': (1, 2, 2, 8)})
+    argv = ['benchmark_moe.py', '--repeats', '1', '--skip-backbone']
+    monkeypatch.setattr(sys, 'argv', argv + ['--amp'] * amp)
+    benchmark_moe.main()
+    lines = capsys.readouterr().out.splitlines()
+    assert ('fp16 autocast' if amp else 'fp32') in lines[0]
+    assert [line.split()[1] for line in lines[1:]] == ['tiny', 'tinier']
+    assert all(' ratio ' in line and line.endswith('(median of 1)')
+               for line in lines[1:])

@@ -14,9 +14,12 @@ Top-2 routing computes every token twice, so 2.0x is the ideal ratio for the
 layer; the rest is routing and dispatch.
 
 Usage:
-    python tools/analysis_tools/benchmark_moe.py [--device cuda]
-        [--repeats 10] [--backbone-repeats 3] [--skip-backbone]
-        [--threads N]
+    python tools/analysis_tools/benchmark_moe.py [--device cuda] [--amp]
+        [--repeats 10] [--backbone-repeats 3] [--backbone-batch 1]
+        [--skip-backbone] [--threads N]
+
+``--amp`` runs the forward under fp16 autocast, as the recipe's
+``AmpOptimWrapper`` does; on CUDA the peak memory of each model is printed too.
 
 On a shared CPU, ``--threads 1`` gives the steadiest ratios: with several
 threads every small op waits for all of them, which penalises the MoE's
@@ -44,12 +47,13 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_step(model, inputs, device, aux_loss=None) -> float:
+def time_step(model, inputs, device, aux_loss=None, amp=False) -> float:
     """Seconds of one forward + backward (loss = mean of the outputs)."""
     model.zero_grad(set_to_none=True)
     synchronize(device)
     start = time.perf_counter()
-    outputs = model(inputs)
+    with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+        outputs = model(inputs)
     outputs = outputs if isinstance(outputs, tuple) else (outputs, )
     loss = sum(out.float().mean() for out in outputs)
     extra = aux_loss() if aux_loss is not None else None
@@ -60,25 +64,39 @@ def time_step(model, inputs, device, aux_loss=None) -> float:
     return time.perf_counter() - start
 
 
+def peak_memory(model, inputs, device, aux_loss, amp) -> float:
+    """Peak CUDA memory (GiB) of one forward + backward."""
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(device)
+    time_step(model, inputs, device, aux_loss, amp)
+    return torch.cuda.max_memory_allocated(device) / 2**30
+
+
 def compare(name, dense, moe, inputs, device, repeats, warmup=1,
-            moe_aux_loss=None) -> None:
+            moe_aux_loss=None, amp=False) -> None:
     """Interleaved medians of dense and MoE; prints both and their ratio."""
+    models = {'dense': (dense, None), 'moe': (moe, moe_aux_loss)}
     times = {'dense': [], 'moe': []}
     for step in range(warmup + repeats):
-        for key, model in (('dense', dense), ('moe', moe)):
-            aux = moe_aux_loss if key == 'moe' else None
-            seconds = time_step(model, inputs, device, aux)
+        for key, (model, aux) in models.items():
+            seconds = time_step(model, inputs, device, aux, amp)
             if step >= warmup:
                 times[key].append(seconds)
     dense_median = statistics.median(times['dense'])
     moe_median = statistics.median(times['moe'])
-    print(f'{name:<34} dense {dense_median * 1e3:9.1f} ms   '
-          f'MoE {moe_median * 1e3:9.1f} ms   '
-          f'ratio {moe_median / dense_median:5.2f}x   '
-          f'(median of {repeats})')
+    line = (f'{name:<38} dense {dense_median * 1e3:9.1f} ms   '
+            f'MoE {moe_median * 1e3:9.1f} ms   '
+            f'ratio {moe_median / dense_median:5.2f}x   '
+            f'(median of {repeats})')
+    if device.type == 'cuda':
+        memory = {key: peak_memory(model, inputs, device, aux, amp)
+                  for key, (model, aux) in models.items()}
+        line += (f'   peak memory {memory["dense"]:.2f} / '
+                 f'{memory["moe"]:.2f} GiB')
+    print(line)
 
 
-def benchmark_layers(device, repeats) -> None:
+def benchmark_layers(device, repeats, amp) -> None:
     for name, (batch, height, width, channels) in LAYER_SHAPES.items():
         torch.manual_seed(0)
         dense = ConvNeXtMLP(channels).to(device).train()
@@ -91,16 +109,16 @@ def benchmark_layers(device, repeats) -> None:
             batch, height, width, channels, device=device,
             requires_grad=True)
         compare(f'layer {name}', dense, moe, inputs, device, repeats,
-                moe_aux_loss=lambda: moe.last_balance_loss)
+                moe_aux_loss=lambda: moe.last_balance_loss, amp=amp)
 
 
-def benchmark_backbones(device, repeats) -> None:
+def benchmark_backbones(device, repeats, batch, amp) -> None:
     torch.manual_seed(0)
     dense = ConvNeXtMoE('tiny', moe_blocks=[]).to(device).train()
     moe = ConvNeXtMoE('tiny').to(device).train()
-    images = torch.randn(1, 3, 800, 800, device=device)
-    compare('backbone ConvNeXt-T (1 x 800x800)', dense, moe, images, device,
-            repeats, moe_aux_loss=moe.balance_loss)
+    images = torch.randn(batch, 3, 800, 800, device=device)
+    compare(f'backbone ConvNeXt-T ({batch} x 800x800)', dense, moe, images,
+            device, repeats, moe_aux_loss=moe.balance_loss, amp=amp)
 
 
 def main():
@@ -110,18 +128,25 @@ def main():
                         help='timed steps per model for the layers')
     parser.add_argument('--backbone-repeats', type=int, default=3,
                         help='timed steps per model for the backbones')
+    parser.add_argument('--backbone-batch', type=int, default=1,
+                        help='800 x 800 images per backbone step')
     parser.add_argument('--skip-backbone', action='store_true')
+    parser.add_argument('--amp', action='store_true',
+                        help='forward under fp16 autocast')
     parser.add_argument('--threads', type=int, help='CPU threads for torch')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(f'device {device}, torch {torch.__version__}, '
-          f'{torch.get_num_threads()} threads, load average '
+    name = (torch.cuda.get_device_name(device) if device.type == 'cuda'
+            else f'{torch.get_num_threads()} CPU threads')
+    print(f'device {device} ({name}), torch {torch.__version__}, '
+          f'{"fp16 autocast" if args.amp else "fp32"}, load average '
           f'{os.getloadavg()[0]:.1f}')
-    benchmark_layers(device, args.repeats)
+    benchmark_layers(device, args.repeats, args.amp)
     if not args.skip_backbone:
-        benchmark_backbones(device, args.backbone_repeats)
+        benchmark_backbones(device, args.backbone_repeats,
+                            args.backbone_batch, args.amp)
 
 
 if __name__ == '__main__':
