@@ -1,14 +1,13 @@
 """collect_results.py on fabricated work dirs; model_complexity.py on the
 mini config and on fabricated counts; benchmark_moe.py on tiny shapes."""
 import csv
-import importlib.util
 import json
 import os.path as osp
 import sys
 
 import pytest
+from tool_loader import REPO_ROOT, load_tool
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MINI_CONFIG = osp.join(
     REPO_ROOT, 'configs/sm3det/sm3det_convnext-mini_fpn_600it_soi-det-mini.py')
 SEPARATE_T = ('gfl_convnext-t_fpn_33k_sardet',
@@ -16,17 +15,9 @@ SEPARATE_T = ('gfl_convnext-t_fpn_33k_sardet',
               'oriented-rcnn_convnext-t_fpn_33k_dronevehicle')
 
 
-def load_tool(name: str):
-    path = osp.join(REPO_ROOT, 'tools', 'analysis_tools', name + '.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-collect_results = load_tool('collect_results')
-model_complexity = load_tool('model_complexity')
-benchmark_moe = load_tool('benchmark_moe')
+collect_results = load_tool('tools/analysis_tools/collect_results.py')
+model_complexity = load_tool('tools/analysis_tools/model_complexity.py')
+benchmark_moe = load_tool('tools/analysis_tools/benchmark_moe.py')
 
 
 def headline(dataset: str, m: float, ap50: float, ap75: float) -> dict:

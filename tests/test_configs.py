@@ -6,7 +6,6 @@ Where a config is one of the paper's, its parameter count must match the
 published one (METHOD.md section 7) within 1%.
 """
 import glob
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -14,8 +13,8 @@ import torch
 from mmengine.config import Config
 
 from mmrotate.registry import MODELS
+from tool_loader import REPO_ROOT, load_tool
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
     osp.relpath(path, REPO_ROOT)
     for path in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'),
@@ -23,15 +22,7 @@ CONFIGS = sorted(
     if '_base_' not in osp.relpath(path, REPO_ROOT).split(osp.sep))
 
 
-def load_tool(name: str):
-    path = osp.join(REPO_ROOT, 'tools', 'analysis_tools', name + '.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-model_complexity = load_tool('model_complexity')
+model_complexity = load_tool('tools/analysis_tools/model_complexity.py')
 
 
 def build_on_meta(model_cfg) -> torch.nn.Module:

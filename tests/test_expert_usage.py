@@ -5,7 +5,6 @@ image goes to experts {0, 1} and every token of a dark one to {2, 3}; the two
 kinds of images play two datasets, so their shares and distances are known.
 """
 import csv
-import importlib.util
 import os.path as osp
 from types import SimpleNamespace
 
@@ -22,20 +21,14 @@ from sm3det.engine.hooks.expert_usage_hook import (ExpertUsageHook,
                                                    valid_token_extent)
 from sm3det.models.backbones.convnext_moe import ConvNeXtMoE
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from tool_loader import REPO_ROOT, load_tool
+
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'expert_usage.py')
 NUM_EXPERTS = 8
 BRIGHT, DARK = 'bright', 'dark'
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('expert_usage', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-expert_usage = load_tool()
+expert_usage = load_tool(osp.relpath(TOOL, REPO_ROOT))
 
 
 def images(level: int, count: int, height: int, width: int, seed: int):
@@ -226,11 +219,7 @@ def test_command_line_on_mini_config(tmp_path, capsys):
     from mmengine.runner import save_checkpoint
     from mmrotate.registry import MODELS
 
-    generator_spec = importlib.util.spec_from_file_location(
-        'generate_soi_det_mini',
-        osp.join(REPO_ROOT, 'tools', 'misc', 'generate_soi_det_mini.py'))
-    generator = importlib.util.module_from_spec(generator_spec)
-    generator_spec.loader.exec_module(generator)
+    generator = load_tool('tools/misc/generate_soi_det_mini.py')
     data_root = tmp_path / 'data'
     generator.generate(str(data_root), num_train=1, num_test=2, size=256,
                        seed=0)

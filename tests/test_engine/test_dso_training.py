@@ -1,8 +1,6 @@
 """DSOHook inside a real mmengine Runner: schedules, resume, logging, plot."""
-import importlib.util
 import io
 import math
-import os.path as osp
 import uuid
 
 import pytest
@@ -14,6 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from sm3det.engine import DSOHook
+from tool_loader import load_tool
 
 SUB_MODULES = dict(
     sar_head='heads.sar',
@@ -174,7 +173,7 @@ def test_constant_multipliers_times_schedule_without_drift(
                for g in final)
 
     # the multipliers were logged; plot_dso reads them back
-    plot_dso = load_plot_tool()
+    plot_dso = load_tool('tools/analysis_tools/plot_dso.py')
     scalars = plot_dso.find_scalars_file(str(tmp_path))
     steps, series = plot_dso.load_dso_scalars(scalars)
     assert steps == list(range(10, MAX_ITERS + 1, 10))
@@ -185,16 +184,6 @@ def test_constant_multipliers_times_schedule_without_drift(
     out = tmp_path / 'dso.png'
     plot_dso.plot_dso(steps, series, str(out))
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-
-
-def load_plot_tool():
-    path = osp.join(
-        osp.dirname(__file__), '..', '..', 'tools', 'analysis_tools',
-        'plot_dso.py')
-    spec = importlib.util.spec_from_file_location('plot_dso', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def varying(iteration):

@@ -4,23 +4,18 @@ The untrained model and the same model after a few minutes of CPU training
 are evaluated on the same held-out images with SOIDetMetric; the overall AP50
 must rise clearly. Measured values are printed (pytest -s shows them).
 """
-import importlib.util
 import os.path as osp
 
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tool_loader import REPO_ROOT, load_tool
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = 'configs/sm3det/sm3det_convnext-mini_fpn_600it_soi-det-mini.py'
 MAX_ITERS = 120
 
 
 def generate_mini_set(root):
-    path = osp.join(REPO_ROOT, 'tools/misc/generate_soi_det_mini.py')
-    spec = importlib.util.spec_from_file_location('generate_soi_det_mini',
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_tool('tools/misc/generate_soi_det_mini.py')
     module.generate(root, num_train=64, num_test=12, size=256, seed=1)
 
 

@@ -1,6 +1,4 @@
 """ConvNeXtMoE: sizes, placement, dense equivalence, checkpoint formats."""
-import importlib.util
-import os.path as osp
 import re
 
 import pytest
@@ -11,6 +9,7 @@ import sm3det  # noqa: F401  (before mmrotate)
 from mmrotate.registry import MODELS
 from sm3det.models.backbones import ConvNeXtMoE, even_block_indices
 from sm3det.models.layers import GridMoE
+from tool_loader import load_tool
 
 MINI_DEPTHS = (1, 1, 3, 1)
 
@@ -275,12 +274,9 @@ def test_backbone_under_bf16_autocast():
     assert all(torch.isfinite(o).all() for o in outs)
 
 
-def test_flops_count_active_experts_only(repo_root):
+def test_flops_count_active_experts_only():
     """get_flops: all experts in the params, only the top-k in the FLOPs."""
-    spec = importlib.util.spec_from_file_location(
-        'get_flops', osp.join(repo_root, 'tools/analysis_tools/get_flops.py'))
-    get_flops = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(get_flops)
+    get_flops = load_tool('tools/analysis_tools/get_flops.py')
     images = (torch.rand(1, 3, 64, 64), )
     dense = get_flops.count_params_and_flops(
         ConvNeXtMoE('mini', moe_blocks=[]).eval(), images)

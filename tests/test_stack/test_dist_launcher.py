@@ -7,8 +7,6 @@ training both ranks must hold identical weights that differ from the start.
 import json
 import os
 import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
