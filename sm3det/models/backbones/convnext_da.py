@@ -72,14 +72,7 @@ class ConvNeXtDA(ConvNeXtMoE):
             return [[depth - 1] for depth in self.depths]
         if da_blocks == 'all':
             return [list(range(depth)) for depth in self.depths]
-        if isinstance(da_blocks, str) or len(da_blocks) != len(self.depths):
-            raise ValueError(f"da_blocks needs None, 'all' or one list per "
-                             f'stage ({len(self.depths)}), got {da_blocks}')
-        for stage, (blocks, depth) in enumerate(zip(da_blocks, self.depths)):
-            if not all(0 <= block < depth for block in blocks):
-                raise ValueError(f'da_blocks[{stage}]={list(blocks)} outside '
-                                 f'the {depth} blocks of stage {stage}')
-        return [sorted(blocks) for blocks in da_blocks]
+        return self._check_block_lists(da_blocks, 'da_blocks')
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """``(B, 3, H, W)`` images -> features of ``out_indices``, each

@@ -279,14 +279,21 @@ class ConvNeXtMoE(BaseModule):
             return even_block_indices(self.depths)
         if len(moe_blocks) == 0:
             return [[] for _ in self.depths]
-        if len(moe_blocks) != len(self.depths):
-            raise ValueError(f'moe_blocks needs one list per stage '
-                             f'({len(self.depths)}), got {moe_blocks}')
-        for stage, (blocks, depth) in enumerate(zip(moe_blocks, self.depths)):
+        return self._check_block_lists(moe_blocks, 'moe_blocks')
+
+    def _check_block_lists(self, block_lists, name: str) -> list:
+        """One list of block indices per stage, each index inside its stage;
+        returns them sorted. ``name`` is the config key, for the error."""
+        if isinstance(block_lists, str) or len(block_lists) != len(
+                self.depths):
+            raise ValueError(f'{name} needs one list per stage '
+                             f'({len(self.depths)}), got {block_lists}')
+        for stage, (blocks, depth) in enumerate(zip(block_lists,
+                                                    self.depths)):
             if not all(0 <= block < depth for block in blocks):
-                raise ValueError(f'moe_blocks[{stage}]={list(blocks)} outside'
-                                 f' the {depth} blocks of stage {stage}')
-        return [sorted(blocks) for blocks in moe_blocks]
+                raise ValueError(f'{name}[{stage}]={list(blocks)} outside '
+                                 f'the {depth} blocks of stage {stage}')
+        return [sorted(blocks) for blocks in block_lists]
 
     def forward(self, x: torch.Tensor) -> tuple:
         """``(B, 3, H, W)`` images -> features of ``out_indices``, each
