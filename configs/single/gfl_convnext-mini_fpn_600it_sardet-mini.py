@@ -3,15 +3,14 @@
 # (4 SAR images per iteration, the same 600 iterations as SM3Det-mini).
 _base_ = [
     '../_base_/models/gfl_convnext-t_fpn.py',
+    '../_base_/models/convnext_sizes.py',
     '../_base_/datasets/sardet_mini.py',
     '../_base_/schedules/mini_cpu.py',
     '../_base_/default_runtime.py',
 ]
 
 model = dict(
-    data_preprocessor=dict(pad_value=-2.0),  # see sm3det_convnext-mini_fpn.py
-    backbone=dict(arch='mini', drop_path_rate=0.0, init_cfg=None),
-    neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
+    _base_.convnext_mini,
     bbox_head=dict(in_channels=64, feat_channels=64, stacked_convs=2))
 default_hooks = dict(
     logger=dict(interval=10),

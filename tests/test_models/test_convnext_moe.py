@@ -3,6 +3,7 @@ import re
 
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 import sm3det  # noqa: F401  (before mmrotate)
@@ -242,6 +243,27 @@ def test_frozen_stages_and_out_indices():
     # The frozen stage-1 MoE is in eval mode: its loss is left out.
     assert model.balance_loss().dim() == 0
     assert not hasattr(model, 'norm0')
+
+
+@pytest.mark.parametrize('stem_norm_cfg, sees_contrast', [
+    (None, False), (dict(type='GN', num_groups=1, eps=1e-6), True)])
+def test_stem_norm_and_local_contrast(stem_norm_cfg, sees_contrast):
+    """At ConvNeXt's zero-bias init the per-location LayerNorm gives a
+    texture and the same texture at 3x contrast the same C2 features; one
+    GroupNorm over the map (the from-scratch mini configs) tells them apart."""
+    torch.manual_seed(0)
+    model = ConvNeXtMoE('mini', drop_path_rate=0., stem_norm_cfg=stem_norm_cfg)
+    model.init_weights()
+    model.eval()
+    tile = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        c2 = model(torch.cat([tile, 3 * tile], dim=3))[0]  # (1, 32, 8, 16)
+    # Cells away from the seam between the two halves.
+    left, right = c2[..., 2:6, 2:6], c2[..., 2:6, 10:14]
+    gap = (left - right).abs().mean() / left.abs().mean()
+    assert (gap > 0.5) if sees_contrast else (gap < 1e-4)
+    for norm in (model.downsample_layers[0][1], model.norm0):
+        assert isinstance(norm, nn.GroupNorm) == sees_contrast
 
 
 def test_gradient_checkpointing_matches_plain_forward():

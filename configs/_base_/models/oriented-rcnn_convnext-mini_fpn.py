@@ -1,13 +1,11 @@
 # Oriented R-CNN at CPU scale: oriented-rcnn_convnext-t_fpn.py with SM3Det-mini's
-# ConvNeXt-mini backbone, 64-channel FPN and head widths (see
-# sm3det_convnext-mini_fpn.py), trained from scratch. The OBB models of the
-# "3 separate models" baseline on SOI-Det-mini.
-_base_ = './oriented-rcnn_convnext-t_fpn.py'
+# ConvNeXt-mini backbone (trained from scratch), 64-channel FPN and head widths
+# (see sm3det_convnext-mini_fpn.py). The OBB models of the "3 separate models"
+# baseline on SOI-Det-mini.
+_base_ = ['./oriented-rcnn_convnext-t_fpn.py', './convnext_sizes.py']
 
 model = dict(
-    data_preprocessor=dict(pad_value=-2.0),  # see sm3det_convnext-mini_fpn.py
-    backbone=dict(arch='mini', drop_path_rate=0.0, init_cfg=None),
-    neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
+    _base_.convnext_mini,
     rpn_head=dict(in_channels=64, feat_channels=64),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=64),

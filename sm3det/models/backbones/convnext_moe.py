@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as checkpoint
+from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
@@ -191,6 +192,14 @@ class ConvNeXtMoE(BaseModule):
         layer_scale_init_value (float): Defaults to 1e-6.
         out_indices (Sequence[int]): Stages to output, each after its own
             LayerNorm. Defaults to (0, 1, 2, 3): C2..C5, strides 4..32.
+        stem_norm_cfg (dict, optional): mmcv norm config for the two norms
+            that see the patch embedding directly: the stem's and C2's
+            output norm. None (default): ConvNeXt's LayerNorm over the
+            channels of each location. With the zero-bias init that norm
+            makes each 4x4 patch's embedding blind to the patch's contrast,
+            which a model trained from scratch on a short budget does not
+            recover; ``dict(type='GN', num_groups=1)`` normalises over the
+            whole map instead and keeps it (the SOI-Det-mini configs).
         frozen_stages (int): Freeze the first ``frozen_stages`` stages with
             their downsampling layers (0: nothing). Defaults to 0.
         moe_blocks (Sequence[Sequence[int]], optional): Per-stage indices of
@@ -215,6 +224,7 @@ class ConvNeXtMoE(BaseModule):
                  drop_path_rate: float = 0.1,
                  layer_scale_init_value: float = 1e-6,
                  out_indices: Sequence[int] = (0, 1, 2, 3),
+                 stem_norm_cfg: Optional[dict] = None,
                  frozen_stages: int = 0,
                  moe_blocks: Optional[Sequence[Sequence[int]]] = None,
                  moe_cfg: dict = dict(num_experts=8, top_k=2),
@@ -242,7 +252,7 @@ class ConvNeXtMoE(BaseModule):
         self.downsample_layers = nn.ModuleList([
             nn.Sequential(
                 nn.Conv2d(in_channels, self.channels[0], 4, stride=4),
-                LayerNorm2d(self.channels[0], eps=1e-6))
+                self._stem_norm(stem_norm_cfg))
         ] + [
             nn.Sequential(
                 LayerNorm2d(self.channels[i - 1], eps=1e-6),
@@ -269,9 +279,16 @@ class ConvNeXtMoE(BaseModule):
                         with_cp=with_cp) for block in range(depth)
                 ]))
         for stage in self.out_indices:
-            self.add_module(f'norm{stage}',
-                            LayerNorm2d(self.channels[stage], eps=1e-6))
+            self.add_module(
+                f'norm{stage}', self._stem_norm(stem_norm_cfg) if stage == 0
+                else LayerNorm2d(self.channels[stage], eps=1e-6))
         self._freeze_stages()
+
+    def _stem_norm(self, norm_cfg: Optional[dict]) -> nn.Module:
+        """A norm over stage 0's channels: LayerNorm2d, or ``norm_cfg``."""
+        if norm_cfg is None:
+            return LayerNorm2d(self.channels[0], eps=1e-6)
+        return build_norm_layer(norm_cfg, self.channels[0])[1]
 
     def _check_moe_blocks(self, moe_blocks) -> list:
         """Validate the placement; None gives the default one."""
@@ -342,7 +359,7 @@ class ConvNeXtMoE(BaseModule):
                 nn.init.trunc_normal_(m.weight, std=.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
+            elif isinstance(m, (nn.LayerNorm, nn.GroupNorm)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         for layer in self.moe_layers():
