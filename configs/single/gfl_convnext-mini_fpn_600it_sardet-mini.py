@@ -3,15 +3,13 @@
 # (4 SAR images per iteration, the same 600 iterations as SM3Det-mini).
 _base_ = [
     '../_base_/models/gfl_convnext-t_fpn.py',
-    '../_base_/models/convnext_sizes.py',
+    '../_base_/models/mini_scale.py',
     '../_base_/datasets/sardet_mini.py',
     '../_base_/schedules/mini_cpu.py',
     '../_base_/default_runtime.py',
 ]
 
-model = dict(
-    _base_.convnext_mini,
-    bbox_head=dict(in_channels=64, feat_channels=64, stacked_convs=2))
+model = dict(_base_.convnext_mini, **_base_.gfl_mini)
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1))

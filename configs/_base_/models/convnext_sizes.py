@@ -6,9 +6,6 @@
 #     _base_ = ['<the ConvNeXt-T config>', '<this file>']
 #     model = _base_.convnext_b
 # (S: depths 3/3/27/3, channels 96-768; B: 128-1024; L: 192-1536.)
-# convnext_mini is the CPU-scale ConvNeXt of the SOI-Det-mini configs
-# (depths 1/1/3/1, channels 32-256, a 64-channel FPN), trained from scratch:
-#     model = dict(_base_.convnext_mini, <the model's other narrowed parts>)
 convnext_s = dict(
     backbone=dict(
         arch='small',
@@ -33,21 +30,3 @@ convnext_l = dict(
             'convnext/convnext-large_3rdparty_64xb64_in1k_20220124-'
             'f8a0ded0.pth')),
     neck=dict(in_channels=[192, 384, 768, 1536]))
-
-# Training from scratch needs two changes to ConvNeXt's start:
-# - Padding at about the black level, as the SAR pipeline's Pad does: with
-#   zero biases, exactly-zero batch padding becomes constant tokens all the
-#   way down, where each LayerNorm multiplies the gradient by 1/sqrt(eps)
-#   (grad norm ~1e10 at step 0).
-# - One GroupNorm over the whole map after the stem and on C2 instead of the
-#   per-location LayerNorm: that LayerNorm makes each 4x4 patch's embedding
-#   blind to the patch's contrast. The RoI heads pool every mini object from
-#   P2 and stay at chance with it (README, "Training from scratch").
-convnext_mini = dict(
-    data_preprocessor=dict(pad_value=-2.0),
-    backbone=dict(
-        arch='mini',
-        drop_path_rate=0.0,
-        stem_norm_cfg=dict(type='GN', num_groups=1, eps=1e-6),
-        init_cfg=None),
-    neck=dict(in_channels=[32, 64, 128, 256], out_channels=64))
