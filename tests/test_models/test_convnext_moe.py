@@ -9,6 +9,7 @@ import torch.nn.functional as F
 import sm3det  # noqa: F401  (before mmrotate)
 from mmrotate.registry import MODELS
 from sm3det.models.backbones import ConvNeXtMoE, even_block_indices
+from sm3det.models.backbones import convnext_moe
 from sm3det.models.layers import GridMoE
 from tool_loader import load_tool
 
@@ -264,6 +265,19 @@ def test_stem_norm_and_local_contrast(stem_norm_cfg, sees_contrast):
     assert (gap > 0.5) if sees_contrast else (gap < 1e-4)
     for norm in (model.downsample_layers[0][1], model.norm0):
         assert isinstance(norm, nn.GroupNorm) == sees_contrast
+
+
+def test_pretrained_into_group_norm_stem_warns(tmp_path, monkeypatch):
+    path = tmp_path / 'dense.pth'
+    torch.save({'state_dict': random_dense_mini().state_dict()}, path)
+    messages = []
+    monkeypatch.setattr(convnext_moe, 'print_log',
+                        lambda msg, *args, **kwargs: messages.append(msg))
+    for stem_norm_cfg in (None, dict(type='GN', num_groups=1)):
+        ConvNeXtMoE('mini', stem_norm_cfg=stem_norm_cfg, init_cfg=dict(
+            type='Pretrained', checkpoint=str(path))).init_weights()
+        warned = any('stem_norm_cfg' in msg for msg in messages)
+        assert warned == (stem_norm_cfg is not None)
 
 
 def test_gradient_checkpointing_matches_plain_forward():

@@ -366,6 +366,12 @@ class ConvNeXtMoE(BaseModule):
             layer.reset_gate_parameters()
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            if not isinstance(self.downsample_layers[0][1], LayerNorm2d):
+                print_log('ConvNeXtMoE: a ConvNeXt checkpoint was trained with '
+                          'LayerNorm after the stem; its weights now go into '
+                          f'{type(self.downsample_layers[0][1]).__name__} '
+                          '(stem_norm_cfg)', logger='current',
+                          level=logging.WARNING)
             self.load_convnext_checkpoint(cfg['checkpoint'],
                                           cfg.get('prefix'))
         elif cfg:
