@@ -13,6 +13,7 @@ import torch
 from mmengine.config import Config
 
 from mmrotate.registry import MODELS
+from sm3det.models.layers import moe_layers
 from tool_loader import REPO_ROOT, load_tool
 
 CONFIGS = sorted(
@@ -87,7 +88,7 @@ def test_larger_backbones(size, arch, channels):
     assert backbone.depths == (3, 3, 27, 3)
     assert backbone.channels == tuple(channels)
     assert backbone.moe_blocks == [[], [0, 2], list(range(0, 27, 2)), [0, 2]]
-    assert len(list(backbone.moe_layers())) == 18
+    assert len(moe_layers(backbone)) == 18
     for name in ('gfl_convnext-{}_fpn_33k_sardet',
                  'oriented-rcnn_convnext-{}_fpn_33k_dota'):
         single = Config.fromfile(
@@ -117,7 +118,7 @@ def test_moe_ablations_change_only_the_moe():
             'soi-det.py'))
         backbone = build_on_meta(cfg.model.backbone)
         assert backbone.moe_blocks == blocks
-        layers = list(backbone.moe_layers())
+        layers = list(moe_layers(backbone).values())
         assert {(m.num_experts, m.top_k, m.routing)
                 for m in layers} == {(experts, top_k, routing)}
         # Everything else is SM3Det's: heads, data, schedule, DSO.

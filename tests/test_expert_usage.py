@@ -18,6 +18,7 @@ from mmengine.registry import init_default_scope
 
 from sm3det.engine.hooks.expert_usage_hook import (ExpertUsageHook,
                                                    js_distance,
+                                                   layer_in_stage, stage_of,
                                                    valid_token_extent)
 from sm3det.models.backbones.convnext_moe import ConvNeXtMoE
 
@@ -126,17 +127,34 @@ def bright_dark_usage(bright_dark_model):
     return usage, routed
 
 
-def test_moe_layer_labels_use_paper_stage_numbers(bright_dark_model):
+LABELS = ['stages.1.0.mlp', 'stages.2.0.mlp', 'stages.2.2.mlp',
+          'stages.3.0.mlp']
+
+
+def test_moe_layer_labels_are_module_names(bright_dark_model):
     labels = list(expert_usage.moe_layers(bright_dark_model.backbone))
     # mini: depths 1/1/3/1, MoE in the even blocks of code stages 1-3.
-    assert labels == [
-        'stage2.block0', 'stage3.block0', 'stage3.block2', 'stage4.block0'
-    ]
+    assert labels == LABELS
     assert expert_usage.choose_map_layers(labels, None) == [
-        'stage2.block0', 'stage3.block2', 'stage4.block0'
+        'stages.1.0.mlp', 'stages.2.2.mlp', 'stages.3.0.mlp'
     ]
-    with pytest.raises(ValueError, match='stage9.block0'):
-        expert_usage.choose_map_layers(labels, ['stage9.block0'])
+    with pytest.raises(ValueError, match='stages.9.0.mlp'):
+        expert_usage.choose_map_layers(labels, ['stages.9.0.mlp'])
+
+
+def test_stages_group_layers_of_any_backbone():
+    """A stage is the name before the block index, whatever the backbone
+    (ConvNeXt's stages.i.j, VAN/LSKNet's blocki.j.mlp.fc1, mmdet PVT-v2's
+    layers.i.1.j.ffn)."""
+    assert stage_of('stages.2.4.mlp') == 'stages.2'
+    assert layer_in_stage('stages.2.4.mlp') == '4.mlp'
+    assert stage_of('block1.0.mlp.fc1') == 'block1'
+    assert layer_in_stage('block1.0.mlp.fc2') == '0.mlp.fc2'
+    assert stage_of('layers.3.1.0.ffn.moe') == 'layers.3.1'
+    assert stage_of('moe') == 'moe' == layer_in_stage('moe')
+    usage = expert_usage.ExpertUsage(
+        ['block1.0.mlp.fc1', 'block1.0.mlp.fc2', 'block2.1.mlp.fc1'], 4)
+    assert usage.stages == {'block1': [0, 1], 'block2': [2]}
 
 
 def test_valid_token_extent_drops_batch_padding():
@@ -164,8 +182,8 @@ def test_shares_follow_the_routers(bright_dark_model, bright_dark_usage):
         np.testing.assert_allclose(
             100 * shares, np.tile(expected[name], (4, 1)), atol=1e-9)
     stage_shares = usage.stage_shares()
-    assert list(stage_shares[DARK]) == ['stage2', 'stage3', 'stage4']
-    np.testing.assert_allclose(100 * stage_shares[DARK]['stage3'],
+    assert list(stage_shares[DARK]) == ['stages.1', 'stages.2', 'stages.3']
+    np.testing.assert_allclose(100 * stage_shares[DARK]['stages.2'],
                                expected[DARK])
     for distances in usage.stage_distances().values():
         assert distances[(BRIGHT, DARK)] == pytest.approx(1.)
@@ -193,20 +211,20 @@ def test_tables_plot_and_maps_are_written(bright_dark_usage, tmp_path):
     # Per dataset: 3 stage rows + 4 layer rows.
     assert len(rows) == 2 * (3 + 4)
     row = next(r for r in rows if r['dataset'] == DARK
-               and r['stage'] == 'stage3' and r['layer'] == 'block2')
+               and r['stage'] == 'stages.2' and r['layer'] == '2.mlp')
     assert float(row['expert_2']) == 50. and float(row['expert_0']) == 0.
     assert all(
         sum(float(r[f'expert_{n}']) for n in range(NUM_EXPERTS)) ==
         pytest.approx(100.) for r in rows)
     markdown = open(paths['md']).read()
-    assert '| stage4 | 1.000 |' in markdown and 'bright vs dark' in markdown
+    assert '| stages.3 | 1.000 |' in markdown and 'bright vs dark' in markdown
 
     heat_maps = tmp_path / 'expert_usage.png'
     expert_usage.plot_heat_maps(usage, str(heat_maps))
     meta, image, maps = routed[0]
     expert_map = tmp_path / 'map.png'
     expert_usage.draw_expert_maps(
-        image, {'stage2.block0': maps[0][..., 0].numpy()}, NUM_EXPERTS,
+        image, {'stages.1.0.mlp': maps[0][..., 0].numpy()}, NUM_EXPERTS,
         str(expert_map), title='bright')
     for png in (heat_maps, expert_map):
         assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
@@ -233,22 +251,20 @@ def test_command_line_on_mini_config(tmp_path, capsys):
     out_dir = tmp_path / 'out'
     usage = expert_usage.main([
         config, checkpoint, '--num-images', '2', '--maps', '1',
-        '--map-layers', 'stage3.block0', '--out-dir', str(out_dir),
+        '--map-layers', 'stages.2.0.mlp', '--out-dir', str(out_dir),
         '--cfg-options'
     ] + [
         f'test_dataloader.dataset.datasets.{i}.data_root={data_root}/{part}/'
         for i, part in enumerate(('sar', 'dota', 'dronevehicle'))
     ])
     assert usage.num_images == {'sar': 2, 'dota': 2, 'dronevehicle': 2}
-    assert usage.layer_labels == [
-        'stage2.block0', 'stage3.block0', 'stage3.block2', 'stage4.block0'
-    ]
+    assert usage.layer_labels == LABELS
     for name in ('expert_usage.md', 'expert_usage.csv', 'expert_usage.json',
                  'expert_usage.png'):
         assert (out_dir / name).stat().st_size > 0
     assert len(list((out_dir / 'maps').glob('*.png'))) == 3
     printed = capsys.readouterr().out
-    assert 'stage4: sar-dota' in printed
+    assert 'stages.3: sar-dota' in printed
 
 
 def test_hook_publishes_distances_of_a_validation_epoch(bright_dark_model):
@@ -269,10 +285,10 @@ def test_hook_publishes_distances_of_a_validation_epoch(bright_dark_model):
 
     assert sorted(metrics) == [
         f'expert_usage/{stage}/bright-dark'
-        for stage in ('stage2', 'stage3', 'stage4')
+        for stage in ('stages.1', 'stages.2', 'stages.3')
     ]
     assert all(v == pytest.approx(1.) for v in metrics.values())
-    logged = runner.message_hub.get_scalar('val/expert_usage/stage3/'
+    logged = runner.message_hub.get_scalar('val/expert_usage/stages.2/'
                                            'bright-dark').current()
     assert logged == pytest.approx(1.)
     layers = expert_usage.moe_layers(bright_dark_model.backbone).values()

@@ -1,10 +1,17 @@
-"""GridMoE and its routers: routing, gates, balance loss, gradients, dtypes."""
+"""GridMoE and its routers: routing, gates, balance loss, gradients, dtypes,
+checkpoint expansion, expert pruning and the MoE-generic helpers."""
+import copy
+import os.path as osp
+import re
+
 import pytest
 import torch
 
 import sm3det  # noqa: F401  (before mmrotate)
 from mmrotate.registry import MODELS
-from sm3det.models.layers import CosineRouter, GridMoE
+from sm3det.models.layers import (CosineRouter, GridMoE, moe_balance_loss,
+                                  moe_layers, prune_experts,
+                                  record_moe_routing)
 from sm3det.models.layers.grid_moe import (DispatchToSlots, UnsortSlots,
                                            probability_in_top_k,
                                            squared_coefficient_of_variation)
@@ -218,3 +225,162 @@ def test_bad_configs_are_refused():
         dict(type='GridMoE', in_channels=8,
              expert_cfg=dict(type='ConvNeXtMLP', in_channels=8)))
     assert len(moe.experts) == 8 and moe.top_k == 2
+
+
+# ------------------------------------------------- MoE-generic bookkeeping
+class ToyBlock(torch.nn.Module):
+    """A dense block (``fc1`` 1x1 conv, ``mlp`` ConvNeXt MLP) or the same
+    with each dense part replaced by a GridMoE, as a new MoE backbone would
+    do it."""
+
+    def __init__(self, moe=False, channels=8):
+        super().__init__()
+        mlp = dict(type='ConvNeXtMLP', in_channels=channels, mlp_ratio=2)
+        conv = dict(type='PointwiseConv', in_channels=channels,
+                    out_channels=channels)
+        if moe:
+            self.fc1 = GridMoE(in_channels=channels, expert_cfg=conv,
+                               num_experts=3, top_k=2)
+            self.mlp = GridMoE(in_channels=channels, expert_cfg=mlp,
+                               num_experts=4, top_k=2)
+        else:
+            self.fc1 = torch.nn.Conv2d(channels, channels, 1)
+            self.mlp = MODELS.build(mlp)
+
+    def forward(self, x):  # (B, H, W, C)
+        if isinstance(self.fc1, GridMoE):
+            x = self.fc1(x)
+        else:
+            x = self.fc1(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return self.mlp(x)
+
+
+def test_dense_checkpoint_loads_into_every_expert():
+    torch.manual_seed(0)
+    dense, moe = ToyBlock(moe=False), ToyBlock(moe=True)
+    # The dense keys (fc1 a 1x1 conv) are all taken, nothing is left over.
+    missing, unexpected = moe.load_state_dict(dense.state_dict(),
+                                              strict=False)
+    assert not unexpected
+    assert all(re.search(r'router|noise_proj', k) for k in missing)
+    x = torch.randn(2, 3, 4, 8)
+    for train in (False, True):  # identical experts: the dense output
+        moe.train(train)
+        torch.testing.assert_close(moe(x), dense(x))
+
+
+def test_dense_expansion_refuses_wrong_shapes_and_keeps_expert_keys():
+    moe = ToyBlock(moe=True)
+    state = ToyBlock(moe=False).state_dict()
+    state['fc1.weight'] = torch.randn(8, 4, 1, 1)
+    with pytest.raises(RuntimeError, match=r'fc1\.weight.*\(8, 4, 1, 1\)'):
+        moe.load_state_dict(state, strict=False)
+    # A state dict with expert keys is loaded as it is (no expansion).
+    other = ToyBlock(moe=True)
+    other.load_state_dict(moe.state_dict(), strict=True)
+    for key, value in other.state_dict().items():
+        assert torch.equal(value, moe.state_dict()[key]), key
+
+
+def test_keep_experts_keeps_the_routing_among_them():
+    torch.manual_seed(0)
+    for router_cfg in (dict(type='CosineRouter'), dict(type='LinearRouter')):
+        moe = build_moe(num_experts=6, top_k=2, router_cfg=router_cfg)
+        if router_cfg['type'] == 'LinearRouter':
+            torch.nn.init.normal_(moe.router.proj.weight)
+        moe.eval()
+        moe.record_routing(expert_map=True)
+        x = torch.randn(2, 4, 4, 8)
+        expected = moe(x)
+        used = moe.last_expert_map.unique().tolist()
+        kept = sorted(used + [e for e in range(6) if e not in used][:1])[::-1]
+        pruned = copy.deepcopy(moe)
+        pruned.keep_experts(kept)
+        assert pruned.num_experts == len(kept)
+        torch.testing.assert_close(pruned(x), expected)
+        # Expert i is the former expert kept[i].
+        remap = torch.tensor(kept)[pruned.last_expert_map]
+        assert torch.equal(remap, moe.last_expert_map)
+        pruned.train()(x).sum().backward()  # still trains
+    with pytest.raises(ValueError, match='fewer than top_k'):
+        build_moe(num_experts=4, top_k=2).keep_experts([1])
+    with pytest.raises(ValueError, match='distinct'):
+        build_moe(num_experts=4, top_k=2).keep_experts([1, 1])
+
+
+def test_prune_experts_by_layer_name_and_load_the_pruned_model():
+    model = torch.nn.Sequential(ToyBlock(moe=True), ToyBlock(moe=True))
+    assert list(moe_layers(model)) == ['0.fc1', '0.mlp', '1.fc1', '1.mlp']
+    prune_experts(model, {'0.mlp': [3, 1], '1.fc1': [0, 2]})
+    assert [m.num_experts for m in moe_layers(model).values()] == [3, 2, 2, 4]
+    # An exported (pruned) state dict loads into a freshly pruned model.
+    fresh = torch.nn.Sequential(ToyBlock(moe=True), ToyBlock(moe=True))
+    prune_experts(fresh, {'0.mlp': [3, 1], '1.fc1': [0, 2]})
+    fresh.load_state_dict(model.state_dict(), strict=True)
+    with pytest.raises(KeyError, match='0.nope'):
+        prune_experts(model, {'0.nope': [0, 1]})
+
+
+def test_balance_loss_and_routing_of_any_module():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(ToyBlock(moe=True), ToyBlock(moe=False))
+    assert moe_balance_loss(ToyBlock(moe=False)) is None
+    with pytest.raises(RuntimeError, match=r"\['0.fc1', '0.mlp'\]"):
+        moe_balance_loss(model)
+    record_moe_routing(model, expert_counts=True)
+    model(torch.randn(2, 3, 3, 8))
+    layers = list(moe_layers(model).values())
+    torch.testing.assert_close(
+        moe_balance_loss(model),
+        torch.stack([m.last_balance_loss for m in layers]).mean())
+    assert all(m.last_expert_counts.shape[0] == 2 for m in layers)
+    model[0].fc1.eval()  # e.g. a frozen stage: left out
+    torch.testing.assert_close(moe_balance_loss(model),
+                               layers[1].last_balance_loss)
+    model.eval()
+    assert moe_balance_loss(model) is None
+    record_moe_routing(model, expert_counts=False)
+    assert all(m.last_expert_counts is None for m in layers)
+
+
+@MODELS.register_module(force=True)
+class ToyMoEBackbone(torch.nn.Module):
+    """Four strided convs (ConvNeXt-mini's channels and strides) with a
+    GridMoE after the last: no MoE-specific method at all."""
+
+    def __init__(self):
+        super().__init__()
+        channels = (32, 64, 128, 256)
+        self.convs = torch.nn.ModuleList(
+            torch.nn.Conv2d(c_in, c_out, 4 if i == 0 else 2,
+                            stride=4 if i == 0 else 2)
+            for i, (c_in, c_out) in enumerate(zip((3, ) + channels[:-1],
+                                                  channels)))
+        self.moe = GridMoE(
+            in_channels=256,
+            expert_cfg=dict(type='PointwiseConv', in_channels=256,
+                            out_channels=256),
+            num_experts=4, top_k=2)
+
+    def forward(self, x):
+        outs = []
+        for conv in self.convs:
+            x = conv(x)
+            outs.append(x)
+        outs[-1] = self.moe(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return tuple(outs)
+
+
+def test_sm3det_adds_the_balance_loss_of_any_moe_backbone():
+    from mmengine.config import Config
+    from test_sm3det import MINI_CONFIG, batch
+    from tool_loader import REPO_ROOT
+    cfg = Config.fromfile(osp.join(REPO_ROOT, MINI_CONFIG))
+    cfg.model.backbone = dict(type='ToyMoEBackbone')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    assert not hasattr(model.backbone, 'balance_loss')
+    data = model.data_preprocessor(batch('sar', 'dota'), training=True)
+    losses = model(**data, mode='loss')
+    assert torch.equal(losses['loss_moe_balance'],
+                       model.backbone.moe.last_balance_loss)

@@ -34,7 +34,7 @@ import torch
 
 import sm3det  # noqa: F401  (before mmrotate)
 from sm3det.models.backbones import ConvNeXtMLP, ConvNeXtMoE
-from sm3det.models.layers import GridMoE
+from sm3det.models.layers import GridMoE, moe_balance_loss
 
 LAYER_SHAPES = {
     'stage-3 (4 x 50x50, C=384)': (4, 50, 50, 384),
@@ -118,7 +118,7 @@ def benchmark_backbones(device, repeats, batch, amp) -> None:
     moe = ConvNeXtMoE('tiny').to(device).train()
     images = torch.randn(batch, 3, 800, 800, device=device)
     compare(f'backbone ConvNeXt-T ({batch} x 800x800)', dense, moe, images,
-            device, repeats, moe_aux_loss=moe.balance_loss, amp=amp)
+            device, repeats, moe_aux_loss=lambda: moe_balance_loss(moe), amp=amp)
 
 
 def main():

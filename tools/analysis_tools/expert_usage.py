@@ -22,13 +22,14 @@ The counting (:class:`ExpertUsage`) lives in
 the same during validation. Only positions that cover the image
 (``img_shape``) are counted: the batch padding of the data preprocessor is
 left out (a pipeline's ``Pad``, as in the SAR training pipeline, is part of
-the image). Stages are numbered as in the paper (1-based): the code's
-``stages.1`` is "stage2".
+the image). Layers are named by their module name in the backbone
+(``stages.2.4.mlp``: ConvNeXtMoE's 0-based stage 2, the paper's stage 3);
+a stage groups the layers whose names differ only in the block index.
 
 Usage:
     python tools/analysis_tools/expert_usage.py CONFIG CHECKPOINT \
         [--split test|train] [--num-images N] [--out-dir DIR] [--maps K] \
-        [--map-layers stage3.block2 ...] [--cfg-options KEY=VALUE ...]
+        [--map-layers stages.2.4.mlp ...] [--cfg-options KEY=VALUE ...]
 """
 import argparse
 import json
@@ -48,7 +49,8 @@ from torch.utils.data import DataLoader, Subset
 import sm3det  # noqa: F401  (registers the modules; before mmrotate)
 from sm3det.engine.hooks.expert_usage_hook import (ExpertUsage,
                                                    image_expert_maps,
-                                                   moe_layers, stage_of)
+                                                   layer_in_stage, stage_of)
+from sm3det.models.layers import moe_layers, record_moe_routing
 from mmrotate.registry import DATASETS, MODELS
 
 
@@ -65,7 +67,8 @@ def route_images(model: torch.nn.Module, data_loader: Iterator
     """
     layers = list(moe_layers(model.backbone).values())
     model.eval()
-    model.backbone.record_routing(expert_counts=False, expert_map=True)
+    record_moe_routing(model.backbone, expert_counts=False,
+                       expert_map=True)
     try:
         for data in data_loader:
             raw_images = data['inputs']
@@ -80,7 +83,8 @@ def route_images(model: torch.nn.Module, data_loader: Iterator
                 maps = image_expert_maps(layers, i, meta)
                 yield meta, image.permute(1, 2, 0).numpy(), maps
     finally:
-        model.backbone.record_routing(expert_counts=False, expert_map=False)
+        record_moe_routing(model.backbone, expert_counts=False,
+                           expert_map=False)
 
 
 # ----------------------------------------------------------------- outputs
@@ -92,7 +96,7 @@ def usage_rows(usage: ExpertUsage) -> List[dict]:
     for name in usage.datasets:
         for stage, layer_indices in usage.stages.items():
             entries = [('mean', stage_shares[name][stage])] + [
-                (usage.layer_labels[i].split('.')[-1], layer_shares[name][i])
+                (layer_in_stage(usage.layer_labels[i]), layer_shares[name][i])
                 for i in layer_indices
             ]
             for layer, share in entries:
@@ -187,7 +191,7 @@ def plot_heat_maps(usage: ExpertUsage, out_file: str) -> None:
             if j:
                 ax.axvline(j * num_experts - 0.5, color='w', linewidth=2)
             ax.text((j + 0.5) * num_experts - 0.5, -0.55,
-                    usage.layer_labels[row].split('.')[-1], ha='center',
+                    layer_in_stage(usage.layer_labels[row]), ha='center',
                     va='bottom', fontsize=8)
         ax.set_title(f'{stage}: share of tokens per expert (%)', pad=18)
         ax.set_xlabel('expert')
@@ -277,7 +281,8 @@ def parse_args(argv=None):
                         'each dataset')
     parser.add_argument(
         '--map-layers', nargs='+', default=None,
-        help="layers to draw, e.g. stage3.block2, or 'all' (default: the "
+        help="layers to draw by module name in the backbone, e.g. "
+        "stages.2.4.mlp, or 'all' (default: the "
         'last MoE block of each stage)')
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--num-workers', type=int, default=0)

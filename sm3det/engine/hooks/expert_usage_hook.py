@@ -14,7 +14,6 @@ maps from the same accumulator.
 """
 import itertools
 import math
-import re
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -26,30 +25,37 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from mmrotate.registry import HOOKS
-from ...models.layers import GridMoE
-
-BLOCK_NAME = re.compile(r'^stages\.(\d+)\.(\d+)\.')
-
+from ...models.layers import GridMoE, moe_layers
 
 # --------------------------------------------------------------- MoE layers
-def moe_layers(backbone: torch.nn.Module) -> 'OrderedDict[str, GridMoE]':
-    """The backbone's GridMoE layers in forward order, keyed by a readable
-    label: ``'stage3.block2'`` for ConvNeXtMoE's ``stages.2.2.mlp`` (paper
-    stage numbering), the module name for other backbones."""
-    layers = OrderedDict()
-    for name, module in backbone.named_modules():
-        if isinstance(module, GridMoE):
-            block = BLOCK_NAME.match(name)
-            label = (f'stage{int(block.group(1)) + 1}.block{block.group(2)}'
-                     if block else name)
-            layers[label] = module
-    return layers
+# Layers are labelled by their module name in the backbone (``moe_layers``),
+# e.g. ``stages.2.4.mlp`` (ConvNeXtMoE, 0-based stages) or
+# ``block1.0.mlp.fc1``; any backbone with GridMoE layers works alike.
 
 
 def stage_of(layer_label: str) -> str:
-    """``'stage3.block2'`` -> ``'stage3'``; other labels are their own
-    stage."""
-    return layer_label.split('.block')[0]
+    """The group (stage) of a layer: its module name before its last
+    all-digit component, the block index.
+
+    >>> stage_of('stages.2.4.mlp'), stage_of('block1.0.mlp.fc1')
+    ('stages.2', 'block1')
+
+    A name without such a component is its own stage.
+    """
+    parts = layer_label.split('.')
+    digits = [i for i, part in enumerate(parts) if part.isdigit()]
+    if not digits or digits[-1] == 0:
+        return layer_label
+    return '.'.join(parts[:digits[-1]])
+
+
+def layer_in_stage(layer_label: str) -> str:
+    """The rest of the label after its stage: ``'stages.2.4.mlp'`` ->
+    ``'4.mlp'``; the whole label when it is its own stage."""
+    stage = stage_of(layer_label)
+    if stage == layer_label:
+        return layer_label
+    return layer_label[len(stage) + 1:]
 
 
 def valid_token_extent(img_shape: Sequence[int],

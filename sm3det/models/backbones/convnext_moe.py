@@ -4,14 +4,17 @@ A ConvNeXt (Liu et al., 2022) in which chosen blocks replace their MLP by a
 :class:`~sm3det.models.layers.GridMoE` whose experts are copies of that MLP.
 With no MoE block it is exactly the dense ConvNeXt, and it loads ImageNet
 ConvNeXt checkpoints in the official (facebookresearch) and the mmpretrain
-key formats, copying every pretrained MLP into all experts of its block, so a
+key formats; each GridMoE copies its block's pretrained MLP into all its
+experts as it loads (a ``load_state_dict`` pre-hook of the layer), so a
 freshly loaded MoE backbone computes what the dense pretrained one computes.
+MoE bookkeeping (balance loss, routing records) is generic:
+:mod:`sm3det.models.layers.moe_utils`.
 
 Stages are numbered from 0 in code: the paper's "stages 2-4" are 1, 2, 3.
 """
 import logging
 import re
-from typing import Dict, Iterator, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -24,7 +27,7 @@ from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import CheckpointLoader
 from mmrotate.registry import MODELS
 
-from ..layers import GridMoE
+from ..layers import GridMoE, moe_layers
 
 ARCH_SETTINGS = {
     # Test/mini-config size: stage 2 mixes MoE and dense blocks by default.
@@ -323,34 +326,6 @@ class ConvNeXtMoE(BaseModule):
                 outs.append(getattr(self, f'norm{stage}')(x))
         return tuple(outs)
 
-    # ----------------------------------------------------------- MoE access
-    def moe_layers(self) -> Iterator[GridMoE]:
-        """All GridMoE layers, stage by stage, block by block."""
-        return (m for m in self.modules() if isinstance(m, GridMoE))
-
-    def balance_loss(self) -> Optional[torch.Tensor]:
-        """Mean weighted balance loss of the MoE layers' last forward.
-
-        Call after a forward in training mode; the detector adds the result
-        as ``loss_moe_balance`` with weight 1. Layers in eval mode (frozen
-        stages) are skipped. Returns None when no MoE layer is training.
-        """
-        layers = [m for m in self.moe_layers() if m.training]
-        if not layers:
-            return None
-        losses = [m.last_balance_loss for m in layers]
-        if any(loss is None for loss in losses):
-            raise RuntimeError('ConvNeXtMoE.balance_loss() needs a forward '
-                               'in training mode first')
-        return torch.stack(losses).mean()
-
-    def record_routing(self, expert_counts: bool = True,
-                       expert_map: bool = False) -> None:
-        """Switch routing statistics on/off in every MoE layer; read them
-        from each layer's ``last_expert_counts`` / ``last_expert_map``."""
-        for layer in self.moe_layers():
-            layer.record_routing(expert_counts, expert_map)
-
     # ------------------------------------------------------ initialisation
     def init_weights(self) -> None:
         """ConvNeXt's random init, then the pretrained checkpoint if any."""
@@ -362,7 +337,7 @@ class ConvNeXtMoE(BaseModule):
             elif isinstance(m, (nn.LayerNorm, nn.GroupNorm)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        for layer in self.moe_layers():
+        for layer in moe_layers(self).values():
             layer.reset_gate_parameters()
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
@@ -402,8 +377,9 @@ class ConvNeXtMoE(BaseModule):
                 raise ValueError(f'No key of the ConvNeXt checkpoint starts '
                                  f'with prefix {prefix!r}; leave prefix out '
                                  f'(a "backbone." prefix is found anyway)')
-        state_dict = self._expand_experts(convnext_keys_to_dense(state_dict))
-        missing, unexpected = self.load_state_dict(state_dict, strict=False)
+        # Each GridMoE copies its block's dense MLP into all its experts.
+        missing, unexpected = self.load_state_dict(
+            convnext_keys_to_dense(state_dict), strict=False)
         # A classification checkpoint has no gates and no output norms 0-2;
         # anything else missing means a wrong or partial file.
         fresh = [k for k in missing if re.search(self.fresh_keys, k)]
@@ -417,26 +393,6 @@ class ConvNeXtMoE(BaseModule):
                 f'unexpected keys {unexpected}',
                 logger='current',
                 level=logging.WARNING)
-
-    def _expand_experts(self, state_dict: dict) -> dict:
-        """``stages.i.j.mlp.fcK.*`` -> ``stages.i.j.mlp.experts.e.fcK.*``
-        for every expert ``e`` of the MoE blocks."""
-        moe_prefixes = {
-            name + '.': module.num_experts
-            for name, module in self.named_modules()
-            if isinstance(module, GridMoE)
-        }
-        expanded = {}
-        for key, value in state_dict.items():
-            prefix = re.match(r'^stages\.\d+\.\d+\.mlp\.', key)
-            num_experts = moe_prefixes.get(prefix.group(0)) if prefix else None
-            rest = key[len(prefix.group(0)):] if prefix else ''
-            if num_experts and rest.startswith('fc'):
-                for e in range(num_experts):
-                    expanded[f'{prefix.group(0)}experts.{e}.{rest}'] = value
-            else:
-                expanded[key] = value
-        return expanded
 
     # ------------------------------------------------------------ freezing
     def _freeze_stages(self) -> None:

@@ -22,6 +22,7 @@ from mmengine.model import BaseModule, ModuleDict
 from torch import Tensor
 
 from mmrotate.registry import MODELS
+from ..layers import moe_balance_loss
 
 
 class PyramidLevels(BaseModule):
@@ -143,10 +144,9 @@ class SM3Det(BaseDetector):
                                                     batch_data_samples)
             task_losses = self.heads[name].loss(task_feats, samples)
             losses.update({f'{name}.{k}': v for k, v in task_losses.items()})
-        if hasattr(self.backbone, 'balance_loss'):
-            balance_loss = self.backbone.balance_loss()
-            if balance_loss is not None:
-                losses['loss_moe_balance'] = balance_loss
+        balance_loss = moe_balance_loss(self.backbone)
+        if balance_loss is not None:
+            losses['loss_moe_balance'] = balance_loss
         if self.loss_weighting is not None:
             losses = self.loss_weighting(losses)
         return losses

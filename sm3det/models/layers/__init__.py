@@ -1,6 +1,9 @@
 from .grid_moe import GridMoE, PointwiseConv
+from .moe_utils import (moe_balance_loss, moe_layers, prune_experts,
+                        record_moe_routing)
 from .routers import CosineRouter, LinearRouter
 from .domain_attention import DomainAttentionAdapter, SEAdapter
 
 __all__ = ['GridMoE', 'PointwiseConv', 'CosineRouter', 'LinearRouter',
-           'DomainAttentionAdapter', 'SEAdapter']
+           'DomainAttentionAdapter', 'SEAdapter', 'moe_layers',
+           'moe_balance_loss', 'record_moe_routing', 'prune_experts']

@@ -16,15 +16,25 @@ How a forward pass runs (one host-device synchronisation per layer):
 4. the (token, expert) pairs are sorted by expert and split by the per-expert
    counts, so each expert computes exactly the tokens routed to it;
 5. the load-balancing loss ``w * (cv^2(importance) + cv^2(load))`` is kept in
-   ``last_balance_loss`` (training only) for the backbone to collect.
+   ``last_balance_loss`` (training only) for the model to collect
+   (:func:`~sm3det.models.layers.moe_utils.moe_balance_loss`).
+
+Loading a dense checkpoint: a GridMoE that stands where a dense expert module
+stood (a ConvNeXt MLP ``mlp.fc1/fc2``, a 1x1 conv ``fc1``) finds that module's
+keys at its own prefix in ``load_state_dict`` and copies them into every
+expert (a pre-hook), so a backbone that swaps a dense layer for a GridMoE
+loads its dense checkpoint with no key rewriting, and at that point computes
+what the dense model computes.
 """
 import math
-from typing import Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmrotate.registry import MODELS
+
+from .routers import keep_linear_rows
 
 ROUTING_MODES = ('grid', 'image')
 
@@ -151,6 +161,13 @@ class GridMoE(nn.Module):
         routing (str): ``'grid'`` (one decision per position) or ``'image'``
             (one per image, from pooled features). Defaults to ``'grid'``.
 
+    Checkpoints: besides its own keys, ``load_state_dict`` accepts at this
+    layer's prefix the keys of ONE dense expert (``fc1.weight``, ... of a
+    ConvNeXtMLP; ``weight``, ``bias`` of a PointwiseConv) when the state dict
+    has no expert key of this layer: they are copied into every expert. A 1x1
+    conv weight ``(C_out, C_in, 1, 1)`` is taken for a linear ``(C_out,
+    C_in)`` one.
+
     Attributes:
         last_balance_loss (Tensor | None): Weighted balance loss of the last
             training forward (scalar), None after an eval forward.
@@ -202,6 +219,7 @@ class GridMoE(nn.Module):
         self.record_expert_map = False
         self.last_expert_counts: Optional[torch.Tensor] = None
         self.last_expert_map: Optional[torch.Tensor] = None
+        self.register_load_state_dict_pre_hook(_expand_dense_expert)
 
     def reset_gate_parameters(self) -> None:
         """Re-initialise router and noise weights (not the experts).
@@ -222,6 +240,52 @@ class GridMoE(nn.Module):
             self.last_expert_counts = None
         if not expert_map:
             self.last_expert_map = None
+
+    @torch.no_grad()
+    def keep_experts(self, indices: Sequence[int]) -> None:
+        """Keep only experts ``indices`` (in that order), in place.
+
+        The router's and the noise projection's per-expert parameters are
+        sliced alike, so every unit is routed among the kept experts exactly
+        as before (the clean logits of the kept experts are unchanged).
+        Afterwards ``num_experts == len(indices)`` and expert ``i`` is the
+        former expert ``indices[i]``.
+
+        Raises:
+            ValueError: repeated or out-of-range indices, or fewer than
+                ``top_k`` of them.
+        """
+        indices = [int(i) for i in indices]
+        if (len(set(indices)) != len(indices)
+                or not all(0 <= i < self.num_experts for i in indices)):
+            raise ValueError(f'keep_experts needs distinct expert indices in '
+                             f'[0, {self.num_experts}), got {indices}')
+        if len(indices) < self.top_k:
+            raise ValueError(f'keep_experts: {len(indices)} expert(s) left '
+                             f'{indices}, fewer than top_k={self.top_k}')
+        if not hasattr(self.router, 'keep_experts'):
+            raise TypeError(f'{type(self.router).__name__} has no '
+                            'keep_experts(indices); a router must implement '
+                            'it for expert pruning')
+        self.router.keep_experts(indices)
+        if self.noise_proj is not None:
+            keep_linear_rows(self.noise_proj, indices)
+        self._keep_expert_modules(indices)
+        self.num_experts = len(indices)
+        self.last_balance_loss = None
+        self.last_expert_counts = self.last_expert_map = None
+
+    def _keep_expert_modules(self, indices: List[int]) -> None:
+        self.experts = nn.ModuleList(self.experts[i] for i in indices)
+
+    def _dense_expert_shapes(self) -> Dict[str, torch.Size]:
+        """Key (relative to one expert) -> shape of one expert's tensor."""
+        return {k: v.shape for k, v in self.experts[0].state_dict().items()}
+
+    def _expert_keys(self, key: str) -> List[str]:
+        """State-dict keys (relative to this layer) that receive a dense
+        expert's ``key`` in the current storage."""
+        return [f'experts.{e}.{key}' for e in range(self.num_experts)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Route and mix.
@@ -364,3 +428,45 @@ class GridMoE(nn.Module):
                 expert_map = expert_index[:, None, None, :].expand(
                     batch, height, width, -1)
             self.last_expert_map = expert_map.clone()
+
+
+def as_expert_tensor(key: str, value: torch.Tensor,
+                     shape: torch.Size) -> torch.Tensor:
+    """A checkpoint tensor in an expert's ``shape``: a 1x1 conv weight
+    ``(C_out, C_in, 1, 1)`` becomes ``(C_out, C_in)``.
+
+    Raises:
+        ValueError: the element counts differ (names ``key``).
+    """
+    if value.shape == shape:
+        return value
+    if value.numel() == math.prod(shape):
+        return value.reshape(shape)
+    raise ValueError(f'GridMoE: checkpoint tensor {key} has shape '
+                     f'{tuple(value.shape)}; an expert needs {tuple(shape)}')
+
+
+def _expand_dense_expert(module: GridMoE, state_dict: dict, prefix: str,
+                         local_metadata, strict, missing_keys,
+                         unexpected_keys, error_msgs) -> None:
+    """``load_state_dict`` pre-hook: dense expert keys -> every expert.
+
+    Acts only when the state dict holds no expert key of this layer
+    (``<prefix>experts.*``) and some key of one dense expert
+    (``<prefix>fc1.weight``, ``<prefix>weight``, ...); the dense keys are
+    replaced by the expert keys, so a strict load is satisfied.
+    """
+    if any(key.startswith(prefix + 'experts.') for key in state_dict):
+        return
+    for key, shape in module._dense_expert_shapes().items():
+        if prefix + key not in state_dict:
+            continue
+        try:
+            value = as_expert_tensor(prefix + key,
+                                     state_dict[prefix + key], shape)
+        except ValueError as error:
+            error_msgs.append(str(error))
+            continue
+        del state_dict[prefix + key]
+        for expert_key in module._expert_keys(key):
+            state_dict[prefix + expert_key] = value
