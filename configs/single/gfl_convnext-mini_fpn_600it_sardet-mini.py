@@ -10,6 +10,4 @@ _base_ = [
 ]
 
 model = dict(_base_.convnext_mini, **_base_.gfl_mini)
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1))
+default_hooks = _base_.mini_default_hooks

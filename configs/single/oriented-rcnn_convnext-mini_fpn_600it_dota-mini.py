@@ -8,6 +8,4 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1))
+default_hooks = _base_.mini_default_hooks

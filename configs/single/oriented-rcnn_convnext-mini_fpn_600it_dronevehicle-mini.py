@@ -9,6 +9,4 @@ _base_ = [
 ]
 
 model = dict(roi_head=dict(bbox_head=dict(num_classes=5)))
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1))
+default_hooks = _base_.mini_default_hooks

@@ -1,8 +1,8 @@
 # DSO ablation: SM3Det without DSO (plain AdamW, one parameter group).
 # Paper: 49.47 overall mAP.
-_base_ = './sm3det_convnext-t_fpn_33k_soi-det.py'
-
-optim_wrapper = dict(
-    constructor='DefaultOptimWrapperConstructor',
-    paramwise_cfg=dict(_delete_=True))
-custom_hooks = []
+_base_ = [
+    '../_base_/models/sm3det_convnext-t_fpn.py',
+    '../_base_/datasets/soi_det.py',
+    '../_base_/schedules/soi_det_33k.py',
+    '../_base_/default_runtime.py',
+]

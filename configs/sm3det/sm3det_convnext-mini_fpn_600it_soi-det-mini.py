@@ -16,6 +16,4 @@ optim_wrapper = _base_.dso_optim_wrapper
 # the head softmax starves all heads but one (measured: overall 34.7 mAP vs
 # 48.4, SAR 44.1 vs 64.1; at the end every head's multiplier but one was 0).
 custom_hooks = [dict(_base_.dso_hook, warmup_iters=50, alpha=0.05)]
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1))
+default_hooks = _base_.mini_default_hooks

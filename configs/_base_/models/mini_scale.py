@@ -41,3 +41,8 @@ oriented_rcnn_mini = dict(
         rcnn=dict(sampler=dict(num=256))),
     test_cfg=dict(
         rpn=dict(nms_pre=1000, max_per_img=500), rcnn=dict(max_per_img=300)))
+# The heads of soi_det_heads.py's `soi_det_tasks` at this scale.
+soi_det_tasks_mini = dict(
+    sar=dict(detector=gfl_mini),
+    dota=dict(detector=oriented_rcnn_mini),
+    dronevehicle=dict(detector=oriented_rcnn_mini))

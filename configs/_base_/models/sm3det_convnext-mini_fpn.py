@@ -4,9 +4,4 @@
 # scratch; 64-channel FPN; narrower heads). Same structure, same code paths.
 _base_ = ['./sm3det_convnext-t_fpn.py', './mini_scale.py']
 
-model = dict(
-    _base_.convnext_mini,
-    tasks=dict(
-        sar=dict(detector=_base_.gfl_mini),
-        dota=dict(detector=_base_.oriented_rcnn_mini),
-        dronevehicle=dict(detector=_base_.oriented_rcnn_mini)))
+model = dict(_base_.convnext_mini, tasks=_base_.soi_det_tasks_mini)

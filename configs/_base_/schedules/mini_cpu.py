@@ -18,3 +18,7 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999),
                    weight_decay=0.05),
     clip_grad=dict(max_norm=35, norm_type=2))
+# Log every 10 iterations, keep the last checkpoint only.
+mini_default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
