@@ -4,7 +4,9 @@ Registered into MMRotate 1.x's registries: ``SARDetDataset`` (SAR, horizontal
 boxes, COCO json), ``SOIDOTADataset`` (DOTA-v1.0 patches, oriented boxes, DOTA
 txt), ``DroneVehicleDataset`` (infrared, oriented boxes, xml or DOTA txt) and
 the transform ``LoadImageOrSkip``. The 2:1:1 training batches come from
-mmengine's ``ConcatDataset`` with mmdet's ``MultiSourceSampler`` (see
+``SeededConcatDataset`` (mmengine's ``ConcatDataset``) with
+``ResumableMultiSourceSampler`` (mmdet's ``MultiSourceSampler``), which
+resume exactly and instantly (see ``resumable_sampling.py`` and
 ``configs/_base_/datasets/soi_det.py``); ``SingleSourceSampler`` gives the
 UniDet baseline's single-dataset batches.
 """
@@ -13,6 +15,8 @@ from .dota import SOIDOTADataset, parse_dota_txt
 from .drone_vehicle import DroneVehicleDataset, parse_dronevehicle_xml
 from .sar_det import SARDetDataset, load_coco_json
 from .soi_det_part import SOI_DET_PARTS, SOIDetPartMixin
+from .resumable_sampling import (ResumableMultiSourceSampler,
+                                 SeededConcatDataset, SeededIndex)
 from .single_source_sampler import SingleSourceSampler
 from .transforms import LoadImageOrSkip
 
@@ -20,5 +24,6 @@ __all__ = [
     'SOI_DET_PARTS', 'SOIDetPartMixin', 'SARDetDataset', 'SOIDOTADataset',
     'DroneVehicleDataset', 'LoadImageOrSkip', 'SkipLog', 'image_size_problem',
     'polygon_problem', 'hbox_problem', 'parse_dota_txt', 'parse_dronevehicle_xml',
-    'load_coco_json', 'SingleSourceSampler',
+    'load_coco_json', 'SingleSourceSampler', 'ResumableMultiSourceSampler',
+    'SeededConcatDataset', 'SeededIndex',
 ]

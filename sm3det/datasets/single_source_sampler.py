@@ -17,10 +17,11 @@ from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import Sampler
 
 from mmrotate.registry import DATA_SAMPLERS
+from .resumable_sampling import ResumableSamplerMixin, SeededIndex
 
 
 @DATA_SAMPLERS.register_module()
-class SingleSourceSampler(Sampler):
+class SingleSourceSampler(ResumableSamplerMixin, Sampler):
     """Infinite sampler whose every ``batch_size`` indices share one source.
 
     For each batch the source (sub-dataset of a ``ConcatDataset``) is drawn
@@ -29,6 +30,9 @@ class SingleSourceSampler(Sampler):
     order. Distributed: every source's order is split over the ranks (no
     image twice in one pass) and every rank draws its own sources, so ranks
     train different datasets in the same step.
+
+    Resumable (``set_start``) and seeded: yields ``SeededIndex`` values (see
+    ``sm3det.datasets.resumable_sampling``).
 
     Args:
         dataset (Sized): A ``ConcatDataset`` (has ``cumulative_sizes``).
@@ -88,7 +92,10 @@ class SingleSourceSampler(Sampler):
 
         return itertools.islice(endless(), self.rank, None, self.world_size)
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[SeededIndex]:
+        return self._seeded_from_start(self._indices())
+
+    def _indices(self) -> Iterator[int]:
         orders: List[Iterator[int]] = [
             self._source_order(source) for source in range(len(self.sizes))]
         # Per rank, so that ranks draw different sources for the same step.

@@ -1,4 +1,9 @@
 from .dso_hook import DSOHook
 from .expert_usage_hook import ExpertUsageHook
+from .non_finite_guard_hook import NonFiniteGuardHook
+from .resumable_checkpoint_hook import ResumableCheckpointHook
 
-__all__ = ['DSOHook', 'ExpertUsageHook']
+__all__ = [
+    'DSOHook', 'ExpertUsageHook', 'NonFiniteGuardHook',
+    'ResumableCheckpointHook'
+]
