@@ -68,7 +68,7 @@ EOF
     mkdir -p "$wheel_dir"
     if ! ls "$wheel_dir"/mmcv-$MMCV_VERSION-*.whl >/dev/null 2>&1; then
         command -v "${CXX:-g++}" >/dev/null || die "no C++ compiler (g++) found: mmcv $MMCV_VERSION must be compiled (apt-get install g++)"
-        say "building mmcv $MMCV_VERSION with ops for $key (once; 12-25 min on 2 cores)"
+        say "building mmcv $MMCV_VERSION with ops for $key (once; 10-26 min on 2 cores)"
         src=$(mktemp -d)
         log="$CACHE/mmcv-build-$key.log"
         "$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation \
@@ -84,16 +84,30 @@ print(m.group(1) if m else '17')
 EOF
 )
         sed -i "s/c++14/c++$std/g" "$src/mmcv-$MMCV_VERSION/setup.py"
-        say "compiling with -std=c++$std, log: $log"
+        # The objects to compile: the sources of mmcv's setup.py for CPU
+        # ops, plus its CUDA ones in a CUDA build.
+        csrc="$src/mmcv-$MMCV_VERSION/mmcv/ops/csrc/pytorch"
+        total=$(ls "$csrc"/*.cpp "$csrc"/cpu/*.cpp 2>/dev/null | wc -l)
+        [[ $key == *-cu* ]] && total=$((total + $(ls "$csrc"/cuda/*.cu "$csrc"/cuda/*.cpp 2>/dev/null | wc -l)))
+        say "compiling $total objects with -std=c++$std, log: $log"
         ( cd "$src/mmcv-$MMCV_VERSION" &&
           MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
           "$PY" -m pip wheel -v --no-build-isolation --no-deps -w "$wheel_dir" . ) >"$log" 2>&1 &
         build=$!
         while kill -0 $build 2>/dev/null; do
             sleep 60
-            # ninja prints "[done/total]" per compile unit.
-            n=$(grep -o '^\[[0-9]*/[0-9]*\]' "$log" | tail -n 1 || true)
-            say "  ... still compiling mmcv ${n:-[starting]} ($(date +%H:%M))"
+            # ninja prints "[done/total]" as each object finishes; pip -v
+            # indents the build's output.
+            n=$(grep -o '^ *\[[0-9]*/[0-9]*\]' "$log" | tail -n 1 | tr -d ' []' || true)
+            [[ -n $n ]] && { done_=${n%/*}; total=${n#*/}; }
+            if [[ -z $n ]]; then
+                state="preparing (0 of $total objects compiled)"
+            elif (( done_ < total )); then
+                state="compiled $done_ of $total objects ($((100 * done_ / total))%)"
+            else
+                state="compiled all $total objects, linking"
+            fi
+            say "  ... mmcv: $state ($(date +%H:%M))"
         done
         if ! wait $build; then
             echo "----- last lines of $log -----" >&2; tail -n 25 "$log" >&2
