@@ -24,7 +24,8 @@ from mmengine.logging import MMLogger
 
 from mmrotate.registry import METRICS
 from .coco_ap import coco_class_ap
-from .dota_submission import write_dota_task1
+from .dota_submission import (read_dota_ground_truth, read_dota_task1,
+                              write_dota_submission, write_dota_task1)
 from .rotated_ap import match_rotated_detections, rotated_class_ap
 from .summary_tables import format_class_table, format_summary_table
 
@@ -99,6 +100,18 @@ class SOIDetMetric(BaseMetric):
             (patch level, no merging).
         format_only: only write the predictions (needs ``outfile_prefix``);
             ground truth is not needed and nothing is evaluated.
+        merge_patches: ``rbox`` tasks whose images are DOTA patches
+            (``P0003__800__0___400``): their predictions are also merged
+            back to full images (mmrotate's ``DOTAMetric`` merge, rotated
+            NMS at ``merge_iou_thr``) and written as the DOTA test-server
+            submission, ``<outfile_prefix>/<name>_submission/`` with
+            ``Task1_<class>.txt`` per class and their zip (needs
+            ``outfile_prefix``; the folder must not exist yet).
+        merge_iou_thr: IoU threshold of that merge; default 0.1.
+        full_image_ann_dirs: task -> folder of full-image DOTA txt ground
+            truth, for tasks in ``merge_patches``: the merged submission is
+            then scored too, as ``<name>_full_image/mAP`` ... (with
+            ``format_only`` as well: patch ground truth is not needed).
         collect_device: 'cpu' or 'gpu', for collecting results across ranks.
         prefix: prefix of the metric names; default 'soi_det'.
 
@@ -113,6 +126,9 @@ class SOIDetMetric(BaseMetric):
                  iou_thrs: Optional[Sequence[float]] = None,
                  outfile_prefix: Optional[str] = None,
                  format_only: bool = False,
+                 merge_patches: Sequence[str] = (),
+                 merge_iou_thr: float = 0.1,
+                 full_image_ann_dirs: Optional[Mapping[str, str]] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -144,6 +160,38 @@ class SOIDetMetric(BaseMetric):
                              'predictions are written there')
         self.outfile_prefix = outfile_prefix
         self.format_only = format_only
+        self._check_merging(merge_patches, full_image_ann_dirs or {})
+        self.merge_patches = tuple(merge_patches)
+        self.merge_iou_thr = merge_iou_thr
+        self.full_image_ann_dirs = dict(full_image_ann_dirs or {})
+
+    def _check_merging(self, merge_patches: Sequence[str],
+                       ann_dirs: Mapping[str, str]) -> None:
+        """Clear errors for the DOTA-submission options."""
+        rbox_tasks = [name for name, task in self.tasks.items()
+                      if task['box_type'] == 'rbox']
+        for name in merge_patches:
+            if name not in rbox_tasks:
+                raise ValueError(f'merge_patches: {name!r} is not one of '
+                                 f'the rbox tasks {rbox_tasks}')
+            out_dir = self._submission_dir(name)
+            if out_dir is None:
+                raise ValueError('merge_patches needs outfile_prefix: the '
+                                 'DOTA submission is written there')
+            if osp.exists(out_dir):
+                raise ValueError(f'merge_patches: {out_dir} exists; remove '
+                                 'it or choose another outfile_prefix')
+        for name, ann_dir in ann_dirs.items():
+            if name not in merge_patches:
+                raise ValueError(f'full_image_ann_dirs: {name!r} is not in '
+                                 f'merge_patches {list(merge_patches)}')
+            if not osp.isdir(ann_dir):
+                raise ValueError(f'full_image_ann_dirs[{name!r}]: folder '
+                                 f'{ann_dir} does not exist')
+
+    def _submission_dir(self, name: str) -> Optional[str]:
+        return (None if self.outfile_prefix is None else
+                osp.join(self.outfile_prefix, f'{name}_submission'))
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Keep a small numpy summary of each sample's predictions and GT.
@@ -228,8 +276,9 @@ class SOIDetMetric(BaseMetric):
             by_task[result['task']].append(result)
         if self.outfile_prefix is not None:
             self._write_predictions(by_task, logger)
+        full_image = self._full_image_metrics(by_task, logger)
         if self.format_only:
-            return {}
+            return full_image
 
         class_aps, task_metrics = [], OrderedDict()
         for name, samples in by_task.items():
@@ -259,6 +308,7 @@ class SOIDetMetric(BaseMetric):
         metrics = self._headline('overall', pool_class_aps(class_aps))
         metrics.update(task_metrics)
         logger.info('\n' + format_summary_table(metrics))
+        metrics.update(full_image)
         return metrics
 
     def _class_ap(self, name: str, samples: List[dict]
@@ -290,3 +340,46 @@ class SOIDetMetric(BaseMetric):
             write_dota_task1(out_dir, samples, self.tasks[name]['classes'])
             logger.info(f'SOI-Det: {name} predictions of {len(samples)} '
                         f'images written in DOTA Task1 format to {out_dir}')
+            if name in self.merge_patches:
+                zip_path = write_dota_submission(
+                    self._submission_dir(name), samples,
+                    self.tasks[name]['classes'], self.merge_iou_thr)
+                logger.info(f'SOI-Det: {name} patches merged to full '
+                            f'images; DOTA Task1 submission: {zip_path}')
+
+    def _full_image_metrics(self, by_task: Dict[str, List[dict]],
+                            logger: MMLogger) -> Dict[str, float]:
+        """``<name>_full_image/mAP`` ... of the merged submission files
+        against the full-image ground truth of ``full_image_ann_dirs``."""
+        metrics = {}
+        for name, ann_dir in self.full_image_ann_dirs.items():
+            classes = self.tasks[name]['classes']
+            truth = read_dota_ground_truth(ann_dir, classes)
+            preds = read_dota_task1(self._submission_dir(name), classes)
+            unknown = sorted(set(preds) - set(truth))
+            if unknown:
+                raise ValueError(f'{ann_dir} has no ground truth for the '
+                                 f'merged images {unknown[:5]}')
+            empty = dict(bboxes=np.zeros((0, 5), np.float32),
+                         scores=np.zeros(0, np.float32),
+                         labels=np.zeros(0, np.int64))
+            outcomes, scores, labels = [], [], []
+            for image, gt in truth.items():
+                pred = preds.get(image, empty)
+                outcomes.append(match_rotated_detections(
+                    pred['bboxes'], pred['scores'], pred['labels'],
+                    gt['bboxes'], gt['labels'], empty['bboxes'],
+                    empty['labels'], self.iou_thrs))
+                scores.append(pred['scores'])
+                labels.append(pred['labels'])
+            ap, num_gts, num_dets = rotated_class_ap(
+                np.concatenate(outcomes, axis=1), np.concatenate(scores),
+                np.concatenate(labels),
+                np.concatenate([gt['labels'] for gt in truth.values()]),
+                len(classes))
+            logger.info('\n' + format_class_table(
+                f'{name} (full images)', classes, ap, num_gts, num_dets,
+                self.named_thrs))
+            metrics.update(self._headline(f'{name}_full_image',
+                                          pool_class_aps([ap])))
+        return metrics
