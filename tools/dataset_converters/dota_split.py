@@ -37,7 +37,8 @@ PAD_VALUE = (104, 116, 124)
 
 
 def window_starts(length: int, patch_size: int, stride: int):
-    """Start offsets of windows covering ``length`` pixels, the last flush with the end."""
+    """Start offsets of windows covering ``length`` pixels, the last flush
+    with the end."""
     if length <= patch_size:
         return [0]
     starts = list(range(0, length - patch_size, stride))
@@ -45,15 +46,18 @@ def window_starts(length: int, patch_size: int, stride: int):
 
 
 def area_inside(polygon: np.ndarray, x0: int, y0: int, size: int) -> float:
-    """Area (pixels^2) of a polygon's convex hull inside the window [x0, x0 + size)^2."""
-    window = np.array([[x0, y0], [x0 + size, y0], [x0 + size, y0 + size], [x0, y0 + size]],
-                      np.float32)
+    """Area (pixels^2) of a polygon's convex hull inside the window
+    [x0, x0 + size)^2."""
+    window = np.array(
+        [[x0, y0], [x0 + size, y0], [x0 + size, y0 + size], [x0, y0 + size]],
+        np.float32)
     hull = cv2.convexHull(polygon.astype(np.float32))
     area, _ = cv2.intersectConvexConvex(hull, window)
     return max(float(area), 0.0)
 
 
-def split_image(ann_path, img_dir, out_dir, patch_size, overlap, iof_thr, img_ext):
+def split_image(ann_path, img_dir, out_dir, patch_size, overlap, iof_thr,
+                img_ext):
     """Cut one image; returns (patches written, objects written, problems)."""
     stem = osp.splitext(osp.basename(ann_path))[0]
     img_path = osp.join(img_dir, f'{stem}.{img_ext}')
@@ -65,15 +69,18 @@ def split_image(ann_path, img_dir, out_dir, patch_size, overlap, iof_thr, img_ex
     try:
         parsed = parse_dota_txt(ann_path)
     except (OSError, UnicodeDecodeError) as e:
-        return 0, 0, [f'{ann_path}: unreadable annotation file ({e}), image skipped']
+        return 0, 0, [
+            f'{ann_path}: unreadable annotation file ({e}), image skipped'
+        ]
     for coords, name, difficulty in parsed:
         problem = polygon_problem(coords, width, height)
         if problem:
             problems.append(f'{ann_path}: object skipped: {problem}')
         else:
             polygon = np.asarray(coords, np.float64).reshape(4, 2)
-            objects.append((polygon, abs(cv2.contourArea(polygon.astype(np.float32))), name,
-                            difficulty))
+            objects.append(
+                (polygon, abs(cv2.contourArea(polygon.astype(np.float32))),
+                 name, difficulty))
     stride = patch_size - overlap
     n_patches = n_objects = 0
     for y0 in window_starts(height, patch_size, stride):
@@ -84,59 +91,82 @@ def split_image(ann_path, img_dir, out_dir, patch_size, overlap, iof_thr, img_ex
             patch[:crop.shape[0], :crop.shape[1]] = crop
             lines = []
             for polygon, area, name, difficulty in objects:
-                iof = area_inside(polygon, x0, y0, patch_size) / max(area, 1e-6)
+                iof = area_inside(polygon, x0, y0, patch_size) / max(
+                    area, 1e-6)
                 if iof >= iof_thr:
                     shifted = (polygon - (x0, y0)).ravel()
+                    level = difficulty if iof >= 1 - 1e-6 else 2
                     lines.append(' '.join(f'{v:.1f}' for v in shifted) +
-                                 f' {name.replace(" ", "_")} {difficulty if iof >= 1 - 1e-6 else 2}')
+                                 f' {name.replace(" ", "_")} {level}')
             patch_name = f'{stem}__{patch_size}__{x0}___{y0}'
-            cv2.imwrite(osp.join(out_dir, 'images', f'{patch_name}.png'), patch)
-            with open(osp.join(out_dir, 'annfiles', f'{patch_name}.txt'), 'w') as f:
+            cv2.imwrite(
+                osp.join(out_dir, 'images', f'{patch_name}.png'), patch)
+            with open(osp.join(out_dir, 'annfiles', f'{patch_name}.txt'),
+                      'w') as f:
                 f.write(''.join(line + '\n' for line in lines))
             n_patches += 1
             n_objects += len(lines)
     return n_patches, n_objects, problems
 
 
-def split_dota(img_dir, ann_dir, out_dir, patch_size=800, overlap=400, iof_thr=0.7,
-               img_ext='png', workers=1):
-    """Split every ``ann_dir/*.txt`` with its image; returns (images, patches, objects, problems)."""
+def split_dota(img_dir,
+               ann_dir,
+               out_dir,
+               patch_size=800,
+               overlap=400,
+               iof_thr=0.7,
+               img_ext='png',
+               workers=1):
+    """Split every ``ann_dir/*.txt`` with its image; returns (images,
+    patches, objects, problems)."""
     if overlap >= patch_size:
-        raise ValueError(f'overlap ({overlap}) must be smaller than patch_size ({patch_size})')
+        raise ValueError(f'overlap ({overlap}) must be smaller than '
+                         f'patch_size ({patch_size})')
     ann_paths = sorted(glob.glob(osp.join(ann_dir, '*.txt')))
     if not ann_paths:
         raise FileNotFoundError(f'no DOTA txt files in {ann_dir}')
     os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
     os.makedirs(osp.join(out_dir, 'annfiles'), exist_ok=True)
-    job = partial(split_image, img_dir=img_dir, out_dir=out_dir, patch_size=patch_size,
-                  overlap=overlap, iof_thr=iof_thr, img_ext=img_ext)
+    job = partial(
+        split_image,
+        img_dir=img_dir,
+        out_dir=out_dir,
+        patch_size=patch_size,
+        overlap=overlap,
+        iof_thr=iof_thr,
+        img_ext=img_ext)
     if workers > 1:
         with Pool(workers) as pool:
             results = pool.map(job, ann_paths, chunksize=4)
     else:
         results = [job(p) for p in ann_paths]
     problems = [p for _, _, ps in results for p in ps]
-    return (len(ann_paths), sum(r[0] for r in results), sum(r[1] for r in results), problems)
+    return (len(ann_paths), sum(r[0] for r in results),
+            sum(r[1] for r in results), problems)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--img-dir', required=True)
-    parser.add_argument('--ann-dir', required=True, help='folder of DOTA txt files')
-    parser.add_argument('--out-dir', required=True, help='writes images/ and annfiles/ here')
+    parser.add_argument(
+        '--ann-dir', required=True, help='folder of DOTA txt files')
+    parser.add_argument(
+        '--out-dir', required=True, help='writes images/ and annfiles/ here')
     parser.add_argument('--patch-size', type=int, default=800)
     parser.add_argument('--overlap', type=int, default=400)
     parser.add_argument('--iof-thr', type=float, default=0.7)
     parser.add_argument('--img-ext', default='png')
     parser.add_argument('--workers', type=int, default=os.cpu_count())
     args = parser.parse_args()
-    images, patches, objects, problems = split_dota(
-        args.img_dir, args.ann_dir, args.out_dir, args.patch_size, args.overlap, args.iof_thr,
-        args.img_ext, args.workers)
+    images, patches, objects, problems = split_dota(args.img_dir, args.ann_dir,
+                                                    args.out_dir,
+                                                    args.patch_size,
+                                                    args.overlap, args.iof_thr,
+                                                    args.img_ext, args.workers)
     for problem in problems:
         print(problem)
-    print(f'{images} images -> {patches} patches with {objects} objects in {args.out_dir}; '
-          f'{len(problems)} problems')
+    print(f'{images} images -> {patches} patches with {objects} objects in '
+          f'{args.out_dir}; {len(problems)} problems')
 
 
 if __name__ == '__main__':

@@ -42,8 +42,11 @@ DRONEVEHICLE_XML_NAMES = {'freight car': 'feright car'}
 
 # The parts' real split names: SAR has train/test, DOTA is tested on val
 # patches, DroneVehicle on its test split.
-SPLITS = {'sar': ('train', 'test'), 'dota': ('train', 'val'),
-          'dronevehicle': ('train', 'test')}
+SPLITS = {
+    'sar': ('train', 'test'),
+    'dota': ('train', 'val'),
+    'dronevehicle': ('train', 'test')
+}
 
 
 # ---------------------------------------------------------------- geometry
@@ -89,14 +92,20 @@ def line(img, pose, a, b, color, thickness=1):
 
 def disc(img, pose, centre, radius, color, thickness=-1):
     (x, y), = np.round(pose.to_image([centre])).astype(int)
-    cv2.circle(img, (x, y), max(1, int(round(radius))), color, thickness,
-               lineType=cv2.LINE_AA)
+    cv2.circle(
+        img, (x, y),
+        max(1, int(round(radius))),
+        color,
+        thickness,
+        lineType=cv2.LINE_AA)
 
 
 def low_freq_noise(rng, shape, cells):
     """Smooth random field in [0, 1]: bicubic upsampling of a coarse grid."""
     coarse = rng.random((cells, cells)).astype(np.float32)
-    return cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    return cv2.resize(
+        coarse, (shape[1], shape[0]),
+        interpolation=cv2.INTER_CUBIC).clip(0, 1)
 
 
 # ------------------------------------------------------------- object kinds
@@ -122,8 +131,8 @@ def sar_scatterers(img, pose, length, width, rng, count, level=255):
 
 
 def sar_ship(img, pose, length, width, rng):
-    hull = [(-length / 2, -width / 2), (length / 4, -width / 2), (length / 2, 0),
-            (length / 4, width / 2), (-length / 2, width / 2)]
+    hull = [(-length / 2, -width / 2), (length / 4, -width / 2),
+            (length / 2, 0), (length / 4, width / 2), (-length / 2, width / 2)]
     fill(img, pose, hull, 150)
     for u in np.linspace(-length / 2.5, length / 3, 5):
         disc(img, pose, (u, 0), 1.5, 255)
@@ -131,10 +140,13 @@ def sar_ship(img, pose, length, width, rng):
 
 def sar_aircraft(img, pose, length, width, rng):
     fill(img, pose, rect(-length / 2, -2.5, length / 2, 2.5), 170)
-    fill(img, pose, [(0, -width / 2), (length / 8, -width / 2), (length / 4, 0),
+    fill(img, pose, [(0, -width / 2),
+                     (length / 8, -width / 2), (length / 4, 0),
                      (length / 8, width / 2), (0, width / 2)], 150)
-    fill(img, pose, rect(-length / 2, -width / 5, -length / 2.8, width / 5), 150)
-    for p in ((length / 16, -width / 2.2), (length / 16, width / 2.2), (length / 2.2, 0)):
+    fill(img, pose, rect(-length / 2, -width / 5, -length / 2.8, width / 5),
+         150)
+    for p in ((length / 16, -width / 2.2), (length / 16, width / 2.2),
+              (length / 2.2, 0)):
         disc(img, pose, p, 1.8, 255)
 
 
@@ -157,7 +169,8 @@ def sar_bridge(img, pose, length, width, rng):
 
 
 def sar_harbor(img, pose, length, width, rng):
-    fill(img, pose, rect(-length / 2, -width / 2, length / 2, -width / 2 + 7), 170)
+    fill(img, pose, rect(-length / 2, -width / 2, length / 2, -width / 2 + 7),
+         170)
     for u in np.linspace(-length / 2 + 3, length / 2 - 8, 4):
         fill(img, pose, rect(u, -width / 2, u + 5, width / 2), 140)
     sar_scatterers(img, pose, length, width, rng, 6, level=230)
@@ -176,28 +189,40 @@ SAR_KINDS = {
 # Optical (DOTA), colours RGB.
 def dota_plane(img, pose, length, width, rng):
     white = tuple(int(c) for c in rng.integers(215, 250, 3))
-    fill(img, pose, rect(-length / 2, -length / 18, length / 2, length / 18), white)
-    fill(img, pose, [(length / 12, -width / 2), (length / 5, -width / 2), (length / 4, 0),
-                     (length / 5, width / 2), (length / 12, width / 2), (-length / 12, 0)], white)
-    fill(img, pose, [(-length / 2, -width / 6), (-length / 2.6, -width / 6), (-length / 3.3, 0),
-                     (-length / 2.6, width / 6), (-length / 2, width / 6)], white)
+    fill(img, pose, rect(-length / 2, -length / 18, length / 2, length / 18),
+         white)
+    fill(img, pose, [(length / 12, -width / 2), (length / 5, -width / 2),
+                     (length / 4, 0), (length / 5, width / 2),
+                     (length / 12, width / 2), (-length / 12, 0)], white)
+    fill(img, pose, [(-length / 2, -width / 6), (-length / 2.6, -width / 6),
+                     (-length / 3.3, 0), (-length / 2.6, width / 6),
+                     (-length / 2, width / 6)], white)
 
 
 def dota_baseball_diamond(img, pose, length, width, rng):
     corner = (-length / 2, -length / 2)
     (x, y), = np.round(pose.to_image([corner])).astype(int)
-    cv2.ellipse(img, (x, y), (int(length), int(length)), math.degrees(pose.angle),
-                0, 90, (70, 150, 60), -1, lineType=cv2.LINE_AA)
+    cv2.ellipse(
+        img, (x, y), (int(length), int(length)),
+        math.degrees(pose.angle),
+        0,
+        90, (70, 150, 60),
+        -1,
+        lineType=cv2.LINE_AA)
     fill(img, pose, rect(-length / 2, -length / 2, 0, 0), (190, 140, 90))
     line(img, pose, corner, (length / 2, -length / 2), (245, 245, 245))
     line(img, pose, corner, (-length / 2, length / 2), (245, 245, 245))
 
 
 def dota_bridge(img, pose, length, width, rng):
-    fill(img, pose, rect(-length / 3, -width * 1.6, length / 3, width * 1.6), (40, 70, 110))
-    fill(img, pose, rect(-length / 2, -width / 2, length / 2, width / 2), (165, 160, 150))
-    line(img, pose, (-length / 2, -width / 2), (length / 2, -width / 2), (60, 60, 60))
-    line(img, pose, (-length / 2, width / 2), (length / 2, width / 2), (60, 60, 60))
+    fill(img, pose, rect(-length / 3, -width * 1.6, length / 3, width * 1.6),
+         (40, 70, 110))
+    fill(img, pose, rect(-length / 2, -width / 2, length / 2, width / 2),
+         (165, 160, 150))
+    line(img, pose, (-length / 2, -width / 2), (length / 2, -width / 2),
+         (60, 60, 60))
+    line(img, pose, (-length / 2, width / 2), (length / 2, width / 2),
+         (60, 60, 60))
 
 
 def stadium(img, pose, length, width, color):
@@ -216,31 +241,46 @@ def dota_small_vehicle(img, pose, length, width, rng):
     colors = [(200, 30, 30), (30, 60, 200), (230, 210, 40), (240, 240, 240)]
     fill(img, pose, rect(-length / 2, -width / 2, length / 2, width / 2),
          colors[rng.integers(len(colors))])
-    fill(img, pose, rect(length / 8, -width / 2 + 1, length / 4 + 1, width / 2 - 1), (25, 25, 35))
+    fill(img, pose,
+         rect(length / 8, -width / 2 + 1, length / 4 + 1, width / 2 - 1),
+         (25, 25, 35))
 
 
 def dota_large_vehicle(img, pose, length, width, rng):
-    fill(img, pose, rect(-length / 2, -width / 2, length / 4, width / 2), (225, 225, 220))
-    fill(img, pose, rect(length / 4 + 2, -width / 2 + 1, length / 2, width / 2 - 1), (150, 40, 40))
+    fill(img, pose, rect(-length / 2, -width / 2, length / 4, width / 2),
+         (225, 225, 220))
+    fill(img, pose,
+         rect(length / 4 + 2, -width / 2 + 1, length / 2, width / 2 - 1),
+         (150, 40, 40))
 
 
 def dota_ship(img, pose, length, width, rng):
     (x, y), = np.round(pose.to_image([(0, 0)])).astype(int)
-    cv2.ellipse(img, (x, y), (int(length * 0.62), int(width * 1.3)), math.degrees(pose.angle),
-                0, 360, (30, 55, 95), -1, lineType=cv2.LINE_AA)
-    hull = [(-length / 2, -width / 2), (length / 4, -width / 2), (length / 2, 0),
-            (length / 4, width / 2), (-length / 2, width / 2)]
+    cv2.ellipse(
+        img, (x, y), (int(length * 0.62), int(width * 1.3)),
+        math.degrees(pose.angle),
+        0,
+        360, (30, 55, 95),
+        -1,
+        lineType=cv2.LINE_AA)
+    hull = [(-length / 2, -width / 2), (length / 4, -width / 2),
+            (length / 2, 0), (length / 4, width / 2), (-length / 2, width / 2)]
     fill(img, pose, hull, (205, 205, 200))
-    fill(img, pose, rect(-length / 3, -width / 4, 0, width / 4), (110, 100, 90))
+    fill(img, pose, rect(-length / 3, -width / 4, 0, width / 4),
+         (110, 100, 90))
 
 
 def court(img, pose, length, width, surface, border=None):
     if border is not None:
-        fill(img, pose, rect(-length / 2, -width / 2, length / 2, width / 2), border)
+        fill(img, pose, rect(-length / 2, -width / 2, length / 2, width / 2),
+             border)
         length, width = length - 4, width - 4
-    fill(img, pose, rect(-length / 2, -width / 2, length / 2, width / 2), surface)
-    outline(img, pose, rect(-length / 2 + 1, -width / 2 + 1, length / 2 - 1, width / 2 - 1),
-            (250, 250, 250))
+    fill(img, pose, rect(-length / 2, -width / 2, length / 2, width / 2),
+         surface)
+    outline(
+        img, pose,
+        rect(-length / 2 + 1, -width / 2 + 1, length / 2 - 1, width / 2 - 1),
+        (250, 250, 250))
     line(img, pose, (0, -width / 2), (0, width / 2), (250, 250, 250))
 
 
@@ -263,8 +303,10 @@ def dota_soccer_ball_field(img, pose, length, width, rng):
     court(img, pose, length, width, (60, 165, 60))
     disc(img, pose, (0, 0), width / 5, (250, 250, 250), thickness=1)
     for side in (-1, 1):
-        outline(img, pose, rect(side * length / 2, -width / 4, side * (length / 2 - 7), width / 4),
-                (250, 250, 250))
+        outline(
+            img, pose,
+            rect(side * length / 2, -width / 4, side * (length / 2 - 7),
+                 width / 4), (250, 250, 250))
 
 
 def dota_roundabout(img, pose, length, width, rng):
@@ -273,8 +315,10 @@ def dota_roundabout(img, pose, length, width, rng):
 
 
 def dota_harbor(img, pose, length, width, rng):
-    fill(img, pose, rect(-length / 2, -width / 2, length / 2, width / 2), (35, 60, 100))
-    fill(img, pose, rect(-length / 2, -width / 2, length / 2, -width / 2 + 5), (190, 185, 175))
+    fill(img, pose, rect(-length / 2, -width / 2, length / 2, width / 2),
+         (35, 60, 100))
+    fill(img, pose, rect(-length / 2, -width / 2, length / 2, -width / 2 + 5),
+         (190, 185, 175))
     for u in np.linspace(-length / 2 + 2, length / 2 - 6, 4):
         fill(img, pose, rect(u, -width / 2, u + 4, width / 2), (190, 185, 175))
 
@@ -286,29 +330,38 @@ def dota_swimming_pool(img, pose, length, width, rng):
 def dota_helicopter(img, pose, length, width, rng):
     body = (60, 75, 50)
     (x, y), = np.round(pose.to_image([(length / 6, 0)])).astype(int)
-    cv2.ellipse(img, (x, y), (int(length / 5), int(width / 6)), math.degrees(pose.angle),
-                0, 360, body, -1, lineType=cv2.LINE_AA)
+    cv2.ellipse(
+        img, (x, y), (int(length / 5), int(width / 6)),
+        math.degrees(pose.angle),
+        0,
+        360,
+        body,
+        -1,
+        lineType=cv2.LINE_AA)
     line(img, pose, (-length / 2, 0), (0, 0), body, 2)
-    line(img, pose, (-length / 2, -width / 6), (-length / 2, width / 6), body, 2)
+    line(img, pose, (-length / 2, -width / 6), (-length / 2, width / 6), body,
+         2)
     rotor = (20, 20, 20)
-    line(img, pose, (length / 6 - width / 2.2, -width / 2.2), (length / 6 + width / 2.2, width / 2.2),
-         rotor, 1)
-    line(img, pose, (length / 6 - width / 2.2, width / 2.2), (length / 6 + width / 2.2, -width / 2.2),
-         rotor, 1)
+    line(img, pose, (length / 6 - width / 2.2, -width / 2.2),
+         (length / 6 + width / 2.2, width / 2.2), rotor, 1)
+    line(img, pose, (length / 6 - width / 2.2, width / 2.2),
+         (length / 6 + width / 2.2, -width / 2.2), rotor, 1)
 
 
 DOTA_KINDS = {
     'plane': ObjectKind((38, 52), (36, 50), dota_plane),
     'baseball-diamond': ObjectKind((40, 54), (0, 0), dota_baseball_diamond),
     'bridge': ObjectKind((52, 62), (10, 13), dota_bridge),
-    'ground-track-field': ObjectKind((54, 62), (28, 34), dota_ground_track_field),
+    'ground-track-field': ObjectKind((54, 62), (28, 34),
+                                     dota_ground_track_field),
     'small-vehicle': ObjectKind((13, 17), (8, 9), dota_small_vehicle),
     'large-vehicle': ObjectKind((28, 36), (11, 13), dota_large_vehicle),
     'ship': ObjectKind((32, 48), (10, 13), dota_ship),
     'tennis-court': ObjectKind((34, 40), (17, 20), dota_tennis_court),
     'basketball-court': ObjectKind((28, 34), (17, 21), dota_basketball_court),
     'storage-tank': ObjectKind((16, 38), (0, 0), dota_storage_tank),
-    'soccer-ball-field': ObjectKind((52, 62), (34, 40), dota_soccer_ball_field),
+    'soccer-ball-field': ObjectKind((52, 62), (34, 40),
+                                    dota_soccer_ball_field),
     'roundabout': ObjectKind((36, 52), (0, 0), dota_roundabout),
     'harbor': ObjectKind((48, 60), (20, 26), dota_harbor),
     'swimming-pool': ObjectKind((18, 26), (10, 14), dota_swimming_pool),
@@ -318,15 +371,19 @@ DOTA_KINDS = {
 
 # Infrared (DroneVehicle): grey levels, warmer is brighter.
 def ir_car(img, pose, length, width, rng):
-    fill(img, pose, rect(-length / 2, -width / 2, length / 2, width / 2), int(rng.integers(165, 195)))
-    fill(img, pose, rect(length / 8, -width / 2 + 1, length / 4 + 1, width / 2 - 1), 105)
+    fill(img, pose, rect(-length / 2, -width / 2, length / 2, width / 2),
+         int(rng.integers(165, 195)))
+    fill(img, pose,
+         rect(length / 8, -width / 2 + 1, length / 4 + 1, width / 2 - 1), 105)
     disc(img, pose, (length / 2 - 3, 0), 2.5, 245)
 
 
 def ir_truck(img, pose, length, width, rng):
-    fill(img, pose, rect(length / 4 + 2, -width / 2, length / 2, width / 2), 230)
+    fill(img, pose, rect(length / 4 + 2, -width / 2, length / 2, width / 2),
+         230)
     fill(img, pose, rect(-length / 2, -width / 2, length / 4, width / 2), 135)
-    outline(img, pose, rect(-length / 2, -width / 2, length / 4, width / 2), 200)
+    outline(img, pose, rect(-length / 2, -width / 2, length / 4, width / 2),
+            200)
 
 
 def ir_bus(img, pose, length, width, rng):
@@ -334,19 +391,23 @@ def ir_bus(img, pose, length, width, rng):
     for u in np.arange(-length / 2 + 3, length / 2 - 4, 5.0):
         fill(img, pose, rect(u, -width / 2 + 1, u + 3, -width / 2 + 3), 120)
         fill(img, pose, rect(u, width / 2 - 3, u + 3, width / 2 - 1), 120)
-    fill(img, pose, rect(-length / 2, -width / 3, -length / 2 + 3, width / 3), 250)
+    fill(img, pose, rect(-length / 2, -width / 3, -length / 2 + 3, width / 3),
+         250)
 
 
 def ir_van(img, pose, length, width, rng):
-    fill(img, pose, rect(-length / 2, -width / 2, length / 2, width / 2), int(rng.integers(200, 220)))
+    fill(img, pose, rect(-length / 2, -width / 2, length / 2, width / 2),
+         int(rng.integers(200, 220)))
     fill(img, pose, rect(-length / 3, -width / 3, length / 3, width / 3), 240)
 
 
 def ir_freight_car(img, pose, length, width, rng):
-    fill(img, pose, rect(length / 2 - 8, -width / 2, length / 2, width / 2), 235)
+    fill(img, pose, rect(length / 2 - 8, -width / 2, length / 2, width / 2),
+         235)
     edges = np.linspace(-length / 2, length / 2 - 10, 4)
     for i, (u0, u1) in enumerate(zip(edges[:-1], edges[1:])):
-        fill(img, pose, rect(u0, -width / 2, u1 - 2, width / 2), 160 if i % 2 else 125)
+        fill(img, pose, rect(u0, -width / 2, u1 - 2, width / 2),
+             160 if i % 2 else 125)
 
 
 DRONEVEHICLE_KINDS = {
@@ -373,17 +434,24 @@ def place_objects(rng, kinds, img_w, img_h, scale, count):
         kind = kinds[name]
         for _ in range(30):
             length = rng.uniform(*kind.length) * scale
-            width = rng.uniform(*kind.width) * scale if kind.width[1] else length
-            radius = 0.5 * math.hypot(length, width) * 1.3  # 1.3: context drawn around some objects
+            width = rng.uniform(
+                *kind.width) * scale if kind.width[1] else length
+            radius = 0.5 * math.hypot(
+                length, width) * 1.3  # 1.3: context drawn around some objects
             if 2 * radius + 4 >= min(img_w, img_h):
                 break
             cx = rng.uniform(radius + 2, img_w - radius - 2)
             cy = rng.uniform(radius + 2, img_h - radius - 2)
-            if all(math.hypot(cx - p.cx, cy - p.cy) >= radius + r for _, p, _, _, r in placed):
-                placed.append((name, Pose(cx, cy, rng.uniform(-math.pi, math.pi)), length, width,
-                               radius))
+            if all(
+                    math.hypot(cx - p.cx, cy - p.cy) >= radius + r
+                    for _, p, _, _, r in placed):
+                placed.append(
+                    (name, Pose(cx, cy,
+                                rng.uniform(-math.pi,
+                                            math.pi)), length, width, radius))
                 break
-    return [(name, pose, length, width) for name, pose, length, width, _ in placed]
+    return [(name, pose, length, width)
+            for name, pose, length, width, _ in placed]
 
 
 def box_corners(pose, length, width):
@@ -398,14 +466,16 @@ def sar_scene(rng, size):
     land = low_freq_noise(rng, (size, size), 3) > 0.7  # some textured land
     refl[land] += 35 * rng.random(int(land.sum())).astype(np.float32)
     boxes = []
-    for name, pose, length, width in place_objects(rng, SAR_KINDS, size, size, scale,
+    for name, pose, length, width in place_objects(rng, SAR_KINDS, size, size,
+                                                   scale,
                                                    int(rng.integers(3, 7))):
         layer = np.zeros((size, size), np.uint8)
         SAR_KINDS[name].draw(layer, pose, length, width, rng)
         ys, xs = np.nonzero(layer)
         refl = np.maximum(refl, layer.astype(np.float32))
         boxes.append((name, (float(xs.min()), float(ys.min()),
-                             float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1))))
+                             float(xs.max() - xs.min() + 1),
+                             float(ys.max() - ys.min() + 1))))
     # Multiplicative speckle of a 3-look intensity image, then amplitude.
     speckle = rng.gamma(3.0, 1 / 3.0, (size, size)).astype(np.float32)
     img = np.sqrt(refl * speckle / 255.0) * 255.0
@@ -415,13 +485,15 @@ def sar_scene(rng, size):
 def dota_scene(rng, size):
     """One optical RGB image (BGR array) and its oriented polygons."""
     scale = size / 256
-    palettes = [(95, 125, 70), (150, 130, 100), (125, 125, 120)]  # grass, soil, urban
+    palettes = [(95, 125, 70), (150, 130, 100),
+                (125, 125, 120)]  # grass, soil, urban
     base = np.array(palettes[rng.integers(len(palettes))], np.float32)
     tone = low_freq_noise(rng, (size, size), 5)[..., None]
     img = base * (0.75 + 0.5 * tone) + rng.normal(0, 8, (size, size, 3))
     img = img.clip(0, 255).astype(np.uint8)
     objects = []
-    for name, pose, length, width in place_objects(rng, DOTA_KINDS, size, size, scale,
+    for name, pose, length, width in place_objects(rng, DOTA_KINDS, size, size,
+                                                   scale,
                                                    int(rng.integers(4, 9))):
         DOTA_KINDS[name].draw(img, pose, length, width, rng)
         objects.append((name, box_corners(pose, length, width)))
@@ -429,17 +501,23 @@ def dota_scene(rng, size):
 
 
 def infrared_scene(rng, width, height):
-    """One infrared image (3 equal channels, as the real set stores) and its polygons."""
+    """One infrared image (3 equal channels, as the real set stores) and its
+    polygons."""
     scale = height / 256
-    img = (65 + 30 * low_freq_noise(rng, (height, width), 4)).astype(np.float32)
+    img = (65 + 30 * low_freq_noise(rng,
+                                    (height, width), 4)).astype(np.float32)
     for _ in range(int(rng.integers(1, 3))):  # slightly warmer roads
-        pose = Pose(rng.uniform(0, width), rng.uniform(0, height), rng.uniform(0, math.pi))
+        pose = Pose(
+            rng.uniform(0, width), rng.uniform(0, height),
+            rng.uniform(0, math.pi))
         road = np.zeros((height, width), np.uint8)
-        fill(road, pose, rect(-2 * width, -22 * scale, 2 * width, 22 * scale), 1)
+        fill(road, pose, rect(-2 * width, -22 * scale, 2 * width, 22 * scale),
+             1)
         img[road > 0] += 18
     img = img.clip(0, 255).astype(np.uint8)
     objects = []
-    for name, pose, length, w in place_objects(rng, DRONEVEHICLE_KINDS, width, height, scale,
+    for name, pose, length, w in place_objects(rng, DRONEVEHICLE_KINDS, width,
+                                               height, scale,
                                                int(rng.integers(4, 10))):
         DRONEVEHICLE_KINDS[name].draw(img, pose, length, w, rng)
         objects.append((name, box_corners(pose, length, w)))
@@ -455,15 +533,23 @@ def polygon_text(corners):
 
 def dronevehicle_xml(file_name, width, height, objects):
     """DroneVehicle's VOC-style annotation with 4-point polygons."""
-    parts = ['<annotation>', f'  <filename>{escape(file_name)}</filename>',
-             '  <source><database>DroneVehicle</database></source>',
-             f'  <size><width>{width}</width><height>{height}</height><depth>3</depth></size>']
+    parts = [
+        '<annotation>', f'  <filename>{escape(file_name)}</filename>',
+        '  <source><database>DroneVehicle</database></source>',
+        f'  <size><width>{width}</width><height>{height}</height>'
+        '<depth>3</depth></size>'
+    ]
     for name, corners in objects:
-        coords = ''.join(f'<x{i + 1}>{int(round(x))}</x{i + 1}><y{i + 1}>{int(round(y))}</y{i + 1}>'
+        coords = ''.join(f'<x{i + 1}>{int(round(x))}</x{i + 1}>'
+                         f'<y{i + 1}>{int(round(y))}</y{i + 1}>'
                          for i, (x, y) in enumerate(corners))
-        parts += ['  <object>', f'    <name>{DRONEVEHICLE_XML_NAMES.get(name, name)}</name>',
-                  '    <pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult>',
-                  f'    <polygon>{coords}</polygon>', '  </object>']
+        parts += [
+            '  <object>',
+            f'    <name>{DRONEVEHICLE_XML_NAMES.get(name, name)}</name>',
+            '    <pose>Unspecified</pose><truncated>0</truncated>'
+            '<difficult>0</difficult>', f'    <polygon>{coords}</polygon>',
+            '  </object>'
+        ]
     parts.append('</annotation>')
     return '\n'.join(parts) + '\n'
 
@@ -472,18 +558,27 @@ def write_sar(root, split, count, size, seed):
     img_dir = osp.join(root, 'sar', 'JPEGImages', split)
     os.makedirs(img_dir, exist_ok=True)
     os.makedirs(osp.join(root, 'sar', 'Annotations'), exist_ok=True)
-    coco = dict(images=[], annotations=[],
-                categories=[dict(id=i, name=n) for i, n in enumerate(SAR_CLASSES)])
+    coco = dict(
+        images=[],
+        annotations=[],
+        categories=[dict(id=i, name=n) for i, n in enumerate(SAR_CLASSES)])
     for i in range(count):
         rng = np.random.default_rng([seed, 0, SPLITS['sar'].index(split), i])
         img, boxes = sar_scene(rng, size)
         file_name = f'{i:06d}.jpg'
-        cv2.imwrite(osp.join(img_dir, file_name), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        coco['images'].append(dict(id=i, file_name=file_name, width=size, height=size))
+        cv2.imwrite(
+            osp.join(img_dir, file_name), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        coco['images'].append(
+            dict(id=i, file_name=file_name, width=size, height=size))
         for name, (x, y, w, h) in boxes:
-            coco['annotations'].append(dict(
-                id=len(coco['annotations']), image_id=i, category_id=SAR_CLASSES.index(name),
-                bbox=[x, y, w, h], area=w * h, iscrowd=0))
+            coco['annotations'].append(
+                dict(
+                    id=len(coco['annotations']),
+                    image_id=i,
+                    category_id=SAR_CLASSES.index(name),
+                    bbox=[x, y, w, h],
+                    area=w * h,
+                    iscrowd=0))
     with open(osp.join(root, 'sar', 'Annotations', f'{split}.json'), 'w') as f:
         json.dump(coco, f)
     return len(coco['annotations'])
@@ -499,8 +594,11 @@ def write_dota(root, split, count, size, seed):
         rng = np.random.default_rng([seed, 1, SPLITS['dota'].index(split), i])
         img, objects = dota_scene(rng, size)
         cv2.imwrite(osp.join(img_dir, f'P{i:04d}.png'), img)
-        lines = ['imagesource:SOI-Det-mini', 'gsd:0.5']  # the header of original DOTA files
-        lines += [f'{polygon_text(corners)} {name} 0' for name, corners in objects]
+        lines = ['imagesource:SOI-Det-mini',
+                 'gsd:0.5']  # the header of original DOTA files
+        lines += [
+            f'{polygon_text(corners)} {name} 0' for name, corners in objects
+        ]
         with open(osp.join(ann_dir, f'P{i:04d}.txt'), 'w') as f:
             f.write('\n'.join(lines) + '\n')
         instances += len(objects)
@@ -515,49 +613,72 @@ def write_dronevehicle(root, split, count, size, seed):
     width, height = size * 5 // 4, size  # DroneVehicle's 640x512 aspect
     instances = 0
     for i in range(count):
-        rng = np.random.default_rng([seed, 2, SPLITS['dronevehicle'].index(split), i])
+        rng = np.random.default_rng(
+            [seed, 2, SPLITS['dronevehicle'].index(split), i])
         img, objects = infrared_scene(rng, width, height)
         file_name = f'{i:05d}.jpg'
-        cv2.imwrite(osp.join(img_dir, file_name), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        cv2.imwrite(
+            osp.join(img_dir, file_name), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
         with open(osp.join(ann_dir, f'{i:05d}.xml'), 'w') as f:
             f.write(dronevehicle_xml(file_name, width, height, objects))
         instances += len(objects)
     return instances
 
 
-WRITERS = {'sar': write_sar, 'dota': write_dota, 'dronevehicle': write_dronevehicle}
+WRITERS = {
+    'sar': write_sar,
+    'dota': write_dota,
+    'dronevehicle': write_dronevehicle
+}
 
 
-def generate(out, num_train=160, num_test=48, size=256, seed=0, parts=tuple(WRITERS)):
-    """Write the mini set under ``out``; returns {part: {split: (images, instances)}}."""
+def generate(out,
+             num_train=160,
+             num_test=48,
+             size=256,
+             seed=0,
+             parts=tuple(WRITERS)):
+    """Write the mini set under ``out``; returns {part: {split: (images,
+    instances)}}."""
     summary = {}
     for part in parts:
         train_split, test_split = SPLITS[part]
         summary[part] = {
             split: (count, WRITERS[part](out, split, count, size, seed))
-            for split, count in ((train_split, num_train), (test_split, num_test))}
+            for split, count in ((train_split, num_train), (test_split,
+                                                            num_test))
+        }
     return summary
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', default='data/soi_det_mini', help='output folder')
-    parser.add_argument('--num-train', type=int, default=160, help='training images per part')
-    parser.add_argument('--num-test', type=int, default=48, help='test images per part')
-    parser.add_argument('--size', type=int, default=256,
-                        help='image height in pixels (DroneVehicle images are 5/4 as wide)')
+    parser.add_argument(
+        '--out', default='data/soi_det_mini', help='output folder')
+    parser.add_argument(
+        '--num-train', type=int, default=160, help='training images per part')
+    parser.add_argument(
+        '--num-test', type=int, default=48, help='test images per part')
+    parser.add_argument(
+        '--size',
+        type=int,
+        default=256,
+        help='image height in pixels (DroneVehicle images are 5/4 as wide)')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--parts', nargs='+', default=list(WRITERS), choices=list(WRITERS))
+    parser.add_argument(
+        '--parts', nargs='+', default=list(WRITERS), choices=list(WRITERS))
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
     start = time.time()
-    summary = generate(args.out, args.num_train, args.num_test, args.size, args.seed, args.parts)
+    summary = generate(args.out, args.num_train, args.num_test, args.size,
+                       args.seed, args.parts)
     for part, splits in summary.items():
         for split, (images, instances) in splits.items():
-            print(f'{part:13s} {split:5s} {images:5d} images {instances:6d} instances')
+            print(f'{part:13s} {split:5s} {images:5d} images '
+                  f'{instances:6d} instances')
     print(f'SOI-Det-mini written to {args.out} in {time.time() - start:.1f} s')
 
 
