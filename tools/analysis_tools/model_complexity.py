@@ -7,8 +7,8 @@
 Each config is counted by ``get_flops.count_config`` with get_flops.py's
 conventions: all experts in the parameters, only the top-k active experts in
 the FLOPs, one multiply-add = 1 FLOP, and for SM3Det one forward per dataset
-head summed. Where a config is one of the paper's (METHOD.md section 7), the
-table shows the published numbers and the relative difference; a config
+head summed. Where a config is one of the paper's (configs/metafile.yml),
+the table shows the published numbers and the relative difference; a config
 matches when its parameters lie within 1% and its FLOPs within 5%. When all
 three "separate models" of one backbone size are listed, a row adds them up,
 as the paper reports them. ``--params-only`` skips the FLOPs and builds
@@ -17,9 +17,10 @@ the models on PyTorch's meta device: seconds, no memory, even for ConvNeXt-L.
 import argparse
 import os.path as osp
 import sys
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
+import yaml
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -30,6 +31,10 @@ from mmrotate.registry import MODELS  # noqa: E402
 
 PARAMS_TOLERANCE = 0.01  # relative
 FLOPS_TOLERANCE = 0.05
+# The paper's numbers, one entry per config.
+METAFILE = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
+    'metafile.yml')
 
 
 class PaperModel(NamedTuple):
@@ -41,95 +46,55 @@ class PaperModel(NamedTuple):
     overall_map: Optional[float] = None
 
 
-def _sm3det_t(label: str, overall_map: Optional[float]) -> PaperModel:
-    return PaperModel(label, 178, 487, overall_map)
+def _paper_model(entry: dict, source: str) -> PaperModel:
+    meta = entry.get('Metadata') or {}
+    if 'Paper Row' not in meta:
+        raise ValueError(f"{source}: model {entry.get('Name')!r} has no "
+                         "'Metadata: Paper Row'")
+    overall = [result['Metrics'].get('mAP')
+               for result in entry.get('Results') or []
+               if result.get('Dataset') == 'SOI-Det']
+    params, flops = meta.get('Parameters'), meta.get('FLOPs')
+    return PaperModel(
+        meta['Paper Row'], None if params is None else params / 1e6,
+        None if flops is None else flops / 1e9,
+        overall[0] if overall else None)
 
 
-# Config name (file name without .py) -> its row in the paper.
-PAPER_MODELS: Dict[str, PaperModel] = {
-    'sm3det_convnext-t_fpn_33k_soi-det': _sm3det_t('SM3Det', 50.20),
-    'sm3det-no-dso_convnext-t_fpn_33k_soi-det':
-    _sm3det_t('SM3Det without DSO', 49.47),
-    'sm3det-dso-no-head-policy_convnext-t_fpn_33k_soi-det':
-    _sm3det_t('SM3Det, DSO without head policy', 49.86),
-    'sm3det-dso-no-backbone-policy_convnext-t_fpn_33k_soi-det':
-    _sm3det_t('SM3Det, DSO without backbone policy', 50.11),
-    'sm3det-dso-tau3-b0.3_convnext-t_fpn_33k_soi-det':
-    _sm3det_t('SM3Det, DSO tau 3 b 0.3', 50.14),
-    'sm3det-dso-tau3-b0.5_convnext-t_fpn_33k_soi-det':
-    _sm3det_t('SM3Det, DSO tau 3 b 0.5', 50.07),
-    'sm3det-dso-tau3-b0.6_convnext-t_fpn_33k_soi-det':
-    _sm3det_t('SM3Det, DSO tau 3 b 0.6', 50.03),
-    'sm3det-dso-tau2-b0.4_convnext-t_fpn_33k_soi-det':
-    _sm3det_t('SM3Det, DSO tau 2 b 0.4', 49.92),
-    'sm3det-dso-tau4-b0.4_convnext-t_fpn_33k_soi-det':
-    _sm3det_t('SM3Det, DSO tau 4 b 0.4', 50.03),
-    'sm3det-dso-only_convnext-t_fpn_33k_soi-det':
-    PaperModel('SM3Det, DSO only', 66, 403, 49.40),
-    'joint_convnext-t_fpn_33k_soi-det':
-    PaperModel('simple joint training', 66, 403, 47.05),
-    'da_convnext-t_fpn_33k_soi-det':
-    PaperModel('DA (domain attention)', 66, 403, 48.37),
-    'unidet-partitioned_convnext-t_fpn_33k_soi-det':
-    PaperModel('UniDet (partitioned heads)', 66, 403, 48.47),
-    'uncertainty-weighting_convnext-t_fpn_33k_soi-det':
-    PaperModel('uncertainty loss weighting', 66, 403, 48.79),
-    'gfl_convnext-t_fpn_33k_sardet': PaperModel('GFL (SAR only)', 36, 131),
-    'oriented-rcnn_convnext-t_fpn_33k_dota':
-    PaperModel('Oriented R-CNN (DOTA only)', 45, 136),
-    'oriented-rcnn_convnext-t_fpn_33k_dronevehicle':
-    PaperModel('Oriented R-CNN (DroneVehicle only)', 45, 136),
-    # MoE size: the even blocks of stages 3-4, E experts, top-k.
-    'sm3det-moe-stages3-4-2experts_convnext-t_fpn_33k_soi-det':
-    PaperModel('MoE stages 3-4, 2 experts top-2', 82, 469),
-    'sm3det-moe-stages3-4-4experts_convnext-t_fpn_33k_soi-det':
-    PaperModel('MoE stages 3-4, 4 experts top-2', 113, 469),
-    'sm3det-moe-stages3-4-6experts_convnext-t_fpn_33k_soi-det':
-    PaperModel('MoE stages 3-4, 6 experts top-2', 142, 469),
-    'sm3det-moe-stages3-4_convnext-t_fpn_33k_soi-det':
-    PaperModel('MoE stages 3-4, 8 experts top-2', 174, 469),
-    'sm3det-moe-stages3-4-10experts_convnext-t_fpn_33k_soi-det':
-    PaperModel('MoE stages 3-4, 10 experts top-2', 205, 469),
-    'sm3det-moe-stages3-4-top1_convnext-t_fpn_33k_soi-det':
-    PaperModel('MoE stages 3-4, 8 experts top-1', 174, 403),
-    'sm3det-moe-stages3-4-top3_convnext-t_fpn_33k_soi-det':
-    PaperModel('MoE stages 3-4, 8 experts top-3', 174, 531),
-    # MoE placement, 8 experts top-2 (stages 2-4 is SM3Det itself).
-    'sm3det-moe-stage4_convnext-t_fpn_33k_soi-det':
-    PaperModel('MoE stage 4', 132, 422),
-    'sm3det-moe-stages1-4_convnext-t_fpn_33k_soi-det':
-    PaperModel('MoE stages 1-4', 179, 506),
-    'sm3det-moe-all-blocks_convnext-t_fpn_33k_soi-det':
-    PaperModel('MoE in every block', 249, 572),
-    # Same experts as SM3Det; the paper gives no FLOPs for it.
-    'sm3det-moe-image-routing_convnext-t_fpn_33k_soi-det':
-    PaperModel('SM3Det, image-level routing', 178, None, 48.25),
-    'sm3det_convnext-s_fpn_33k_soi-det':
-    PaperModel('SM3Det ConvNeXt-S', 275, None, 50.28),
-    'sm3det_convnext-b_fpn_33k_soi-det':
-    PaperModel('SM3Det ConvNeXt-B', 459, None, 51.33),
-    'sm3det_convnext-l_fpn_33k_soi-det':
-    PaperModel('SM3Det ConvNeXt-L', 770, None, 52.16),
-}
+def load_metafile(path: str = METAFILE
+                  ) -> Tuple[Dict[str, PaperModel], Dict[tuple, PaperModel]]:
+    """The paper's rows from an OpenMMLab metafile (configs/metafile.yml).
 
+    Returns:
+        ``(models, groups)``: config name -> PaperModel for the entries with
+        a ``Config``; tuple of member config names -> PaperModel for the
+        entries that sum other models (``Members``, e.g. the "3 separate
+        models"), as the paper reports them.
 
-def _separate_models(size: str) -> tuple:
-    return (f'gfl_convnext-{size}_fpn_33k_sardet',
-            f'oriented-rcnn_convnext-{size}_fpn_33k_dota',
-            f'oriented-rcnn_convnext-{size}_fpn_33k_dronevehicle')
-
-
-# The paper reports the "3 separate models" as one row: their sums.
-PAPER_GROUPS: Dict[tuple, PaperModel] = {
-    _separate_models('t'):
-    PaperModel('3 separate models (ConvNeXt-T)', 126, 403, 48.23),
-    _separate_models('s'):
-    PaperModel('3 separate models (ConvNeXt-S)', 192, None, 49.17),
-    _separate_models('b'):
-    PaperModel('3 separate models (ConvNeXt-B)', 309, None, 50.18),
-    _separate_models('l'):
-    PaperModel('3 separate models (ConvNeXt-L)', 636, None, 50.50),
-}
+    Raises:
+        ValueError: an entry without ``Paper Row``, or with both or neither
+            of ``Config`` and ``Members``, or a repeated name.
+    """
+    with open(path) as f:
+        entries = yaml.safe_load(f)['Models']
+    models, groups = {}, {}
+    for entry in entries:
+        name = entry.get('Name')
+        if ('Config' in entry) == ('Members' in entry):
+            raise ValueError(f'{path}: model {name!r} needs exactly one of '
+                             '`Config` and `Members`')
+        if name in models or tuple(entry.get('Members', ())) in groups:
+            raise ValueError(f'{path}: model {name!r} is listed twice')
+        paper = _paper_model(entry, path)
+        if 'Config' in entry:
+            if config_name(entry['Config']) != name:
+                raise ValueError(f"{path}: model {name!r} has Config "
+                                 f"{entry['Config']}: Name must be its "
+                                 'file name without .py')
+            models[name] = paper
+        else:
+            groups[tuple(entry['Members'])] = paper
+    return models, groups
 
 
 def group_name(members: Sequence[str]) -> str:
@@ -140,6 +105,9 @@ def group_name(members: Sequence[str]) -> str:
 def config_name(path: str) -> str:
     """``configs/x/name.py`` -> ``name``: the key of the paper tables."""
     return osp.splitext(osp.basename(path))[0]
+
+
+PAPER_MODELS, PAPER_GROUPS = load_metafile()
 
 
 def measure_config(path: str, shape: Sequence[int],
