@@ -1,4 +1,5 @@
-"""Test (evaluate) a checkpoint with an MMEngine config (MMRotate 1.x behaviour).
+"""Test (evaluate) a checkpoint with an MMEngine config (MMRotate 1.x
+behaviour).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
         [--show] [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
@@ -37,11 +38,15 @@ def parse_args():
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override settings of the config, key=value pairs')
     parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -72,14 +77,20 @@ def main():
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
 
-    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
-              RUNNERS.build(cfg))
+    runner = (
+        Runner.from_cfg(cfg)
+        if 'runner_type' not in cfg else RUNNERS.build(cfg))
     metrics = runner.test()
     if is_main_process():
         out = osp.join(cfg.work_dir, 'test_metrics.json')
         with open(out, 'w') as f:
-            json.dump({k: float(v) if isinstance(v, (int, float)) else v
-                       for k, v in metrics.items()}, f, indent=2)
+            json.dump(
+                {
+                    k: float(v) if isinstance(v, (int, float)) else v
+                    for k, v in metrics.items()
+                },
+                f,
+                indent=2)
         runner.logger.info(f'metrics written to {out}')
         if any(key.endswith('overall/mAP') for key in metrics):
             table = format_summary_markdown(metrics)

@@ -22,19 +22,27 @@ def parse_args():
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
-        '--amp', action='store_true',
+        '--amp',
+        action='store_true',
         help='enable automatic-mixed-precision training (dynamic loss scale)')
     parser.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
         help='resume from the given checkpoint, or from the latest checkpoint '
         'in the work dir when no path is given')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override settings of the config, key=value pairs, e.g. '
         'train_cfg.max_iters=100')
     parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -50,8 +58,9 @@ def main():
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.type
         if optim_wrapper == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in the config.',
-                      logger='current')
+            print_log(
+                'AMP training is already enabled in the config.',
+                logger='current')
         else:
             assert optim_wrapper == 'OptimWrapper', (
                 '`--amp` is only supported with optim_wrapper type '
@@ -66,8 +75,9 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
-    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
-              RUNNERS.build(cfg))
+    runner = (
+        Runner.from_cfg(cfg)
+        if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()
 
 

@@ -1,4 +1,5 @@
-"""2:1:1 batches: mmdet's MultiSourceSampler over mmengine's ConcatDataset of the parts."""
+"""2:1:1 batches: mmdet's MultiSourceSampler over mmengine's ConcatDataset of
+the parts."""
 import itertools
 from unittest import mock
 
@@ -6,9 +7,8 @@ import pytest
 from mmdet.datasets.samplers import MultiSourceSampler
 from mmengine.dataset import ConcatDataset
 from mmengine.runner import Runner
-from torch.utils.data import Dataset
-
 from mmrotate.registry import DATASETS
+from torch.utils.data import Dataset
 
 
 class Sized(Dataset):
@@ -25,7 +25,8 @@ class Sized(Dataset):
 
 
 class Parts:
-    """The cumulative_sizes/datasets interface of a ConcatDataset, for given lengths."""
+    """The cumulative_sizes/datasets interface of a ConcatDataset, for given
+    lengths."""
 
     def __init__(self, *lengths):
         self.datasets = [Sized(n) for n in lengths]
@@ -40,7 +41,9 @@ class Parts:
 
 def batches(sampler, batch_size, count):
     indices = list(itertools.islice(iter(sampler), batch_size * count))
-    return [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
+    return [
+        indices[i:i + batch_size] for i in range(0, len(indices), batch_size)
+    ]
 
 
 @pytest.mark.parametrize('lengths, batch_size, ratio, per_batch', [
@@ -48,10 +51,13 @@ def batches(sampler, batch_size, count):
     ((9, 20), 6, [1, 2], [2, 4]),
     ((7, 8, 9, 10), 8, [1, 1, 1, 1], [2, 2, 2, 2]),
 ])
-def test_every_batch_follows_the_source_ratio(lengths, batch_size, ratio, per_batch):
+def test_every_batch_follows_the_source_ratio(lengths, batch_size, ratio,
+                                              per_batch):
     parts = Parts(*lengths)
-    sampler = MultiSourceSampler(parts, batch_size=batch_size, source_ratio=ratio, seed=0)
-    for batch in batches(sampler, batch_size, 200):  # many passes over the small parts
+    sampler = MultiSourceSampler(
+        parts, batch_size=batch_size, source_ratio=ratio, seed=0)
+    # many passes over the small parts
+    for batch in batches(sampler, batch_size, 200):
         sources = [parts.source_of(i) for i in batch]
         assert [sources.count(s) for s in range(len(lengths))] == per_batch
 
@@ -59,7 +65,8 @@ def test_every_batch_follows_the_source_ratio(lengths, batch_size, ratio, per_ba
 def sampler_on_rank(parts, rank, world_size, seed):
     where = 'mmdet.datasets.samplers.multi_source_sampler.get_dist_info'
     with mock.patch(where, return_value=(rank, world_size)):
-        return MultiSourceSampler(parts, batch_size=4, source_ratio=[2, 1, 1], seed=seed)
+        return MultiSourceSampler(
+            parts, batch_size=4, source_ratio=[2, 1, 1], seed=seed)
 
 
 def test_ranks_see_different_samples_reproducibly():
@@ -68,14 +75,17 @@ def test_ranks_see_different_samples_reproducibly():
     rank0 = sum(batches(sampler_on_rank(parts, 0, 2, seed=7), 4, 5), [])
     rank1 = sum(batches(sampler_on_rank(parts, 1, 2, seed=7), 4, 5), [])
     assert not set(rank0) & set(rank1)
-    assert rank0 == sum(batches(sampler_on_rank(parts, 0, 2, seed=7), 4, 5), [])
-    assert rank0 != sum(batches(sampler_on_rank(parts, 0, 2, seed=8), 4, 5), [])
+    assert rank0 == sum(
+        batches(sampler_on_rank(parts, 0, 2, seed=7), 4, 5), [])
+    assert rank0 != sum(
+        batches(sampler_on_rank(parts, 0, 2, seed=8), 4, 5), [])
 
 
 def test_concatenated_parts_keep_their_own_metainfo(mini_config):
     dataset = DATASETS.build(mini_config.train_dataloader.dataset)
     assert isinstance(dataset, ConcatDataset)
-    assert [d.metainfo['dataset_name'] for d in dataset.datasets] == ['sar', 'dota', 'dronevehicle']
+    assert [d.metainfo['dataset_name']
+            for d in dataset.datasets] == ['sar', 'dota', 'dronevehicle']
     assert [len(d.metainfo['classes']) for d in dataset.datasets] == [6, 15, 5]
 
 

@@ -1,8 +1,9 @@
 """Check that the SM3Det stack is installed and consistent.
 
 Exits 0 when torch, mmengine 0.10.x, mmcv 2.0.1 with compiled ops, mmdet
-3.1.0, mmrotate 1.0.0rc1 and pycocotools import, and ``sm3det`` is installed
-from the given checkout. Otherwise prints what is missing and exits 1.
+3.1.0, mmrotate 1.0.0rc1, pycocotools and the test and lint tools (pytest,
+flake8, isort, yapf) import, and ``sm3det`` is installed from the given
+checkout. Otherwise prints what is missing and exits 1.
 """
 import argparse
 import importlib
@@ -32,12 +33,14 @@ def check(root):
             problems.append(f'{name} does not import: {e}')
             continue
         if not ok(mod.__version__):
-            problems.append(f'{name} {mod.__version__} is not the supported version')
+            problems.append(
+                f'{name} {mod.__version__} is not the supported version')
     try:
         importlib.import_module('mmcv._ext')
     except Exception as e:  # noqa: BLE001
         problems.append(f'mmcv was installed without its compiled ops: {e}')
-    for name in ('pycocotools', 'shapely', 'pytest'):
+    for name in ('pycocotools', 'shapely', 'pytest', 'flake8', 'isort',
+                 'yapf'):
         try:
             importlib.import_module(name)
         except ImportError as e:
@@ -54,22 +57,29 @@ def check(root):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--root', default=None,
-                        help='checkout that sm3det must be installed from')
+    parser.add_argument(
+        '--root',
+        default=None,
+        help='checkout that sm3det must be installed from')
     parser.add_argument('--quiet', action='store_true')
     args = parser.parse_args()
     # Importing from the checkout itself would hide a missing editable install.
-    sys.path = [p for p in sys.path
-                if osp.realpath(p or os.getcwd()) != osp.realpath(args.root or '')]
+    root = osp.realpath(args.root or '')
+    sys.path = [p for p in sys.path if osp.realpath(p or os.getcwd()) != root]
     problems = check(args.root)
     if not args.quiet:
         for p in problems:
             print(f'[check_env] {p}')
         if not problems:
-            import mmcv, mmdet, mmengine, mmrotate, torch  # noqa: E401
+            import mmcv
+            import mmdet
+            import mmengine
+            import mmrotate
+            import torch
             print(f'[check_env] OK: torch {torch.__version__}, mmengine '
                   f'{mmengine.__version__}, mmcv {mmcv.__version__} (ops), '
-                  f'mmdet {mmdet.__version__}, mmrotate {mmrotate.__version__}')
+                  f'mmdet {mmdet.__version__}, '
+                  f'mmrotate {mmrotate.__version__}')
     sys.exit(1 if problems else 0)
 
 
