@@ -10,31 +10,18 @@
 #
 # Variants override hook options: custom_hooks = [dict(_base_.dso_hook, b=0.5)]
 
-# The five sub-modules of the reference implementation: parameter name prefix
-# in the SM3Det detector (used by the optimizer constructor) ...
-dso_sub_modules = dict(
-    sar_head='heads.sar',
-    dota_rpn='heads.dota.rpn_head',
-    dota_roi='heads.dota.roi_head',
-    dronevehicle_rpn='heads.dronevehicle.rpn_head',
-    dronevehicle_roi='heads.dronevehicle.roi_head')
-# ... and their loss terms, 11 in all (used by the hook).
-dso_loss_terms = dict(
-    sar_head=['sar.loss_cls', 'sar.loss_bbox', 'sar.loss_dfl'],
-    dota_rpn=['dota.loss_rpn_cls', 'dota.loss_rpn_bbox'],
-    dota_roi=['dota.loss_cls', 'dota.loss_bbox'],
-    dronevehicle_rpn=[
-        'dronevehicle.loss_rpn_cls', 'dronevehicle.loss_rpn_bbox'
-    ],
-    dronevehicle_roi=['dronevehicle.loss_cls', 'dronevehicle.loss_bbox'])
-
-dso_optim_wrapper = dict(
-    constructor='SubModuleOptimWrapperConstructor',
-    paramwise_cfg=dict(sub_modules=dso_sub_modules))
+# The sub-modules and their loss terms come from the model: SM3Det derives
+# them from `model.tasks` (sm3det/models/detectors/task_sub_modules.py), one
+# per single-stage head and an RPN and a RoI head per two-stage one; for
+# SOI-Det the five of the reference implementation: `sar` (heads.sar,
+# sar.loss_cls / loss_bbox / loss_dfl), `dota.rpn_head` (dota.loss_rpn_*),
+# `dota.roi_head` (dota.loss_cls / loss_bbox), and DroneVehicle's two. A head
+# whose parts differ sets `sub_modules` in its task entry (e.g. S2ANet:
+# dict(bbox_head_init='*_init', bbox_head_refine='*_refine_*')).
+dso_optim_wrapper = dict(constructor='SubModuleOptimWrapperConstructor')
 
 dso_hook = dict(
     type='DSOHook',
-    loss_terms=dso_loss_terms,
     alpha=0.001,  # EMA rate of the loss history
     theta=3.0,  # head policy: softmax temperature
     tau=3.0,  # backbone policy: sigmoid slope

@@ -3,45 +3,76 @@ import os.path as osp
 from types import SimpleNamespace
 
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from torch import nn
+from mmrotate.registry import HOOKS, MODELS
 
-from mmrotate.registry import HOOKS
 from sm3det.engine import DSOHook
+from sm3det.models.detectors.task_sub_modules import group_loss_keys
+
+# The reference implementation's five sub-modules (parameter prefix) and 11
+# loss terms, as the DSO fragment listed them by hand before.
+REFERENCE = {
+    'sar': ('heads.sar', ['sar.loss_cls', 'sar.loss_bbox', 'sar.loss_dfl']),
+    'dota.rpn_head':
+    ('heads.dota.rpn_head', ['dota.loss_rpn_cls', 'dota.loss_rpn_bbox']),
+    'dota.roi_head':
+    ('heads.dota.roi_head', ['dota.loss_cls', 'dota.loss_bbox']),
+    'dronevehicle.rpn_head':
+    ('heads.dronevehicle.rpn_head',
+     ['dronevehicle.loss_rpn_cls', 'dronevehicle.loss_rpn_bbox']),
+    'dronevehicle.roi_head':
+    ('heads.dronevehicle.roi_head',
+     ['dronevehicle.loss_cls', 'dronevehicle.loss_bbox']),
+}
+PAPER_CONFIG = 'configs/sm3det/sm3det_convnext-t_fpn_33k_soi-det.py'
 
 
-def soi_det_toy():
-    """The SM3Det module layout: shared parts and five head sub-modules."""
-
-    def two_stage():
-        return nn.ModuleDict(
-            dict(rpn_head=nn.Conv2d(4, 2, 1), roi_head=nn.Linear(4, 2)))
-
-    model = nn.Module()
-    model.backbone = nn.Conv2d(3, 4, 1)
-    model.neck = nn.Conv2d(4, 4, 1)
-    model.heads = nn.ModuleDict(
-        dict(sar=nn.Conv2d(4, 4, 1), dota=two_stage(),
-             dronevehicle=two_stage()))
-    return model
-
-
-def test_fragment_builds_consistent_constructor_and_hook(repo_root):
-    cfg = Config.fromfile(osp.join(repo_root, 'configs/_base_/dso.py'))
-    hook = HOOKS.build(cfg.dso_hook)
+def test_paper_config_derives_the_reference_sub_modules(repo_root):
+    cfg = Config.fromfile(osp.join(repo_root, PAPER_CONFIG))
+    with torch.device('meta'):
+        model = MODELS.build(cfg.model)
+    assert {
+        name: sub_module.prefix
+        for name, sub_module in model.sub_modules.items()
+    } == {
+        name: prefix
+        for name, (prefix, _) in REFERENCE.items()
+    }
+    (hook_cfg, ) = cfg.custom_hooks
+    hook = HOOKS.build(hook_cfg)
     assert isinstance(hook, DSOHook)
-    assert sum(len(terms) for terms in hook.loss_terms.values()) == 11
-    assert (hook.alpha, hook.theta, hook.tau, hook.b, hook.warmup_iters) == (
-        0.001, 3.0, 3.0, 0.4, 500)
-    optim_wrapper = build_optim_wrapper(
-        soi_det_toy(),
-        dict(cfg.dso_optim_wrapper,
-             optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05)))
-    groups = optim_wrapper.optimizer.param_groups
-    assert {g['sub_module'] for g in groups} == {*cfg.dso_sub_modules,
-                                                 'shared'}
-    hook.before_train(SimpleNamespace(optim_wrapper=optim_wrapper, hooks=[]))
+    assert (hook.alpha, hook.theta, hook.tau, hook.b,
+            hook.warmup_iters) == (0.001, 3.0, 3.0, 0.4, 500)
+    # The recipe's AmpOptimWrapper needs a GPU; the groups are the same.
+    optim_cfg = {
+        k: v
+        for k, v in cfg.optim_wrapper.items()
+        if k not in ('type', 'loss_scale', 'dtype')
+    }
+    optim_wrapper = build_optim_wrapper(model, optim_cfg)
+    runner = SimpleNamespace(
+        model=model, optim_wrapper=optim_wrapper, hooks=[])
+    hook.before_run(runner)
+    hook.before_train(runner)  # groups and hook agree
+    # The 11 terms land in their sub-modules; accuracy and the MoE balance
+    # loss are no DSO terms.
+    terms = [t for _, group in REFERENCE.values() for t in group]
+    assert group_loss_keys(['dota.acc', 'loss_moe_balance', *terms[::-1]],
+                           hook.loss_terms) == {
+                               name: group[::-1]
+                               for name, (_, group) in REFERENCE.items()
+                           }
+    sub_module_of = {
+        id(p): g['sub_module']
+        for g in optim_wrapper.optimizer.param_groups
+        for p in g['params']
+    }
+    for name, param in model.named_parameters():
+        expected = next((n for n, (prefix, _) in REFERENCE.items()
+                         if name.startswith(prefix + '.')), 'shared')
+        assert sub_module_of[id(param)] == expected, name
 
 
 CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'sm3det')
@@ -50,7 +81,8 @@ CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'sm3det')
 DSO_CONFIGS = {
     'sm3det_convnext-t_fpn_33k_soi-det.py': (3.0, 0.4, True, True),
     'sm3det-dso-only_convnext-t_fpn_33k_soi-det.py': (3.0, 0.5, True, True),
-    'sm3det-no-dso_convnext-t_fpn_33k_soi-det.py': None,
+    'sm3det-no-dso_convnext-t_fpn_33k_soi-det.py':
+    None,
     'sm3det-dso-no-head-policy_convnext-t_fpn_33k_soi-det.py':
     (3.0, 0.4, False, True),
     'sm3det-dso-no-backbone-policy_convnext-t_fpn_33k_soi-det.py':
@@ -59,14 +91,15 @@ DSO_CONFIGS = {
     (3.0, 0.3, True, True),
     'sm3det-dso-tau3-b0.5_convnext-t_fpn_33k_soi-det.py':
     (3.0, 0.5, True, True),
-    'sm3det-dso-tau3-b0.6_convnext-t_fpn_33k_soi-det.py':
-    (3.0, 0.6, True, True),
-    'sm3det-dso-tau2-b0.4_convnext-t_fpn_33k_soi-det.py':
-    (2.0, 0.4, True, True),
-    'sm3det-dso-tau4-b0.4_convnext-t_fpn_33k_soi-det.py':
-    (4.0, 0.4, True, True),
+    'sm3det-dso-tau3-b0.6_convnext-t_fpn_33k_soi-det.py': (3.0, 0.6, True,
+                                                           True),
+    'sm3det-dso-tau2-b0.4_convnext-t_fpn_33k_soi-det.py': (2.0, 0.4, True,
+                                                           True),
+    'sm3det-dso-tau4-b0.4_convnext-t_fpn_33k_soi-det.py': (4.0, 0.4, True,
+                                                           True),
     'sm3det_convnext-mini_fpn_600it_soi-det-mini.py': (3.0, 0.4, True, True),
-    'sm3det-no-dso_convnext-mini_fpn_600it_soi-det-mini.py': None,
+    'sm3det-no-dso_convnext-mini_fpn_600it_soi-det-mini.py':
+    None,
 }
 
 

@@ -120,7 +120,7 @@ def test_longest_prefix_wins_and_prefix_lists():
 
 
 @pytest.mark.parametrize('paramwise_cfg,match', [
-    (dict(bias_lr_mult=2.0), 'needs paramwise_cfg.sub_modules'),
+    (dict(bias_lr_mult=2.0), 'has no .sub_modules. to tag'),
     (dict(sub_modules=dict(shared='neck')), 'shared'),
     (dict(sub_modules=dict(a='neck', b='neck')), 'both'),
 ])

@@ -9,14 +9,14 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
+from mmrotate.registry import MODELS
+from test_sm3det import batch
 from torch.utils.data import ConcatDataset, TensorDataset
 
-from mmrotate.registry import MODELS
 from sm3det.datasets import SingleSourceSampler
 from sm3det.models.backbones import ConvNeXtDA, ConvNeXtMoE
 from sm3det.models.layers import DomainAttentionAdapter, moe_layers
 from sm3det.models.losses import UncertaintyLossWeighting
-from test_sm3det import batch
 
 BASELINES = 'configs/baselines/{}_convnext-mini_fpn_600it_soi-det-mini.py'
 
@@ -239,23 +239,37 @@ def test_unidet_mini_step_trains_only_the_batch_dataset_head(repo_root):
     assert all(p.grad is not None for p in model.backbone.parameters())
 
 
-def test_uncertainty_mini_config_weights_and_logs_every_term(repo_root):
+def test_uncertainty_mini_config_weights_each_sub_module(repo_root):
     cfg, model = build_mini('uncertainty-weighting', repo_root)
-    terms = model.loss_weighting.loss_terms
-    assert len(terms) == 11
+    weighting = model.loss_weighting
+    # One s_i per sub-module of the heads, the grouping DSO uses.
+    assert weighting.units == list(model.sub_modules) == [
+        'sar', 'dota.rpn_head', 'dota.roi_head', 'dronevehicle.rpn_head',
+        'dronevehicle.roi_head']
     with torch.no_grad():
-        model.loss_weighting.log_variances.fill_(1.)
+        weighting.log_variances.fill_(1.)
+    model.loss_weighting = None  # the raw losses of a real step
     data = model.data_preprocessor(batch('sar', 'dota', 'sar', 'dota'),
                                    training=True)
-    loss, log_vars = model.parse_losses(model(**data, mode='loss'))
+    raw = model(**data, mode='loss')
+    weighted = weighting(raw)
+    present = ['sar', 'dota.rpn_head', 'dota.roi_head']
+    for key, value in raw.items():
+        value = sum(v.mean() for v in value) if isinstance(
+            value, list) else value.mean()
+        scale = math.exp(-1.) if 'loss' in key and key.startswith(
+            ('sar.', 'dota.')) else 1.
+        assert weighted[key].mean().item() == pytest.approx(
+            scale * value.item(), rel=1e-5), key
+    assert {'dota.acc', 'sar.loss_dfl', 'dota.loss_rpn_cls'} <= set(raw)
+    for unit in present:
+        assert weighted[f'{unit}.weight'].item() == pytest.approx(
+            math.exp(-1.))
+        assert weighted[f'{unit}.loss_log_variance'].item() == 1.
+    loss, log_vars = model.parse_losses(weighted)
     loss.backward()
-    present = [t for t in terms if not t.startswith('dronevehicle.')]
-    assert all(t in log_vars for t in present)
-    for term in present:
-        assert log_vars[term.replace('loss', 'weight')].item() == \
-            pytest.approx(math.exp(-1.))
     assert not any(k.startswith('dronevehicle.') for k in log_vars)
-    grad = dict(zip(terms, model.loss_weighting.log_variances.grad))
-    assert all(grad[t] != 0 for t in present)
-    assert all(grad[t] == 0 for t in terms if t not in present)
+    grad = dict(zip(weighting.units, weighting.log_variances.grad))
+    assert all(grad[u] != 0 for u in present)
+    assert all(grad[u] == 0 for u in weighting.units if u not in present)
     assert torch.isfinite(loss)

@@ -30,13 +30,16 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from mmengine.dist import all_reduce
+from mmengine.dist import all_gather_object
 from mmengine.hooks import Hook, ParamSchedulerHook
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 from mmengine.runner import get_priority
-
 from mmrotate.registry import HOOKS
+
+from ...models.detectors.task_sub_modules import (group_loss_keys,
+                                                  sub_module_of_loss)
 from ..optimizers.sub_module_optim_constructor import SHARED
 
 VARIANTS = ('reference', 'paper')
@@ -126,11 +129,19 @@ class DSOHook(Hook):
     scalars ``train/dso_<sub_module>`` and ``train/dso_shared``, so the
     logger writes them at every logging interval.
 
+    Sub-modules: by default the model's own ``sub_modules`` (SM3Det derives
+    them from its ``tasks``: one per single-stage head, RPN and RoI head of
+    a two-stage one, each with fnmatch patterns of its loss keys), the same
+    ones ``SubModuleOptimWrapperConstructor`` tags the parameter groups
+    with. A loss key goes to the first sub-module whose pattern matches it;
+    unmatched keys (``dota.acc``, ``loss_moe_balance``) are no DSO terms.
+
     Args:
-        loss_terms (dict[str, list[str]]): sub-module name -> names of its
-            loss terms (keys of the model's log_vars, e.g.
-            ``dict(dota_rpn=['dota.loss_rpn_cls', 'dota.loss_rpn_bbox'])``).
-            The names must be the optimizer's sub-module tags.
+        loss_terms (dict[str, list[str]], optional): sub-module name ->
+            names or fnmatch patterns of its loss terms (keys of the model's
+            log_vars, e.g. ``dict(dota_rpn=['dota.loss_rpn_*'])``). The names
+            must be the optimizer's sub-module tags. None (default): the
+            model's ``sub_modules``, resolved in ``before_run``.
         alpha (float): EMA rate: ``his <- alpha * cur + (1 - alpha) * his``.
         theta (float): temperature of the head policy's softmax.
         tau (float): slope of the backbone policy's sigmoid.
@@ -145,7 +156,7 @@ class DSOHook(Hook):
     priority = 'NORMAL'
 
     def __init__(self,
-                 loss_terms: Dict[str, Sequence[str]],
+                 loss_terms: Optional[Dict[str, Sequence[str]]] = None,
                  alpha: float = 0.001,
                  theta: float = 3.0,
                  tau: float = 3.0,
@@ -154,6 +165,31 @@ class DSOHook(Hook):
                  head_policy: bool = True,
                  backbone_policy: bool = True,
                  variant: str = 'reference'):
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f'alpha must lie in [0, 1], got {alpha}')
+        if theta <= 0:
+            raise ValueError(f'theta must be positive, got {theta}')
+        if variant not in VARIANTS:
+            raise ValueError(f'variant must be one of {VARIANTS}, '
+                             f'got {variant!r}')
+        self.loss_terms = None
+        if loss_terms is not None:
+            self._set_loss_terms(loss_terms)
+        self.alpha = alpha
+        self.theta = theta
+        self.tau = tau
+        self.b = b
+        self.warmup_iters = warmup_iters
+        self.use_head_policy = head_policy
+        self.use_backbone_policy = backbone_policy
+        self.variant = variant
+
+        self.loss_ema: Dict[str, float] = {}
+        self.num_updates = 0
+        self.multipliers = self._neutral_multipliers()
+
+    def _set_loss_terms(self, loss_terms: Dict[str, Sequence[str]]) -> None:
+        """Check and keep ``{sub-module: loss term names or patterns}``."""
         if not isinstance(loss_terms, dict) or not loss_terms:
             raise ValueError('loss_terms must be a non-empty dict from '
                              'sub-module name to its loss term names')
@@ -169,31 +205,38 @@ class DSOHook(Hook):
                 raise ValueError(f'loss term(s) {sorted(seen & set(terms))} '
                                  'are given to more than one sub-module')
             seen.update(terms)
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f'alpha must lie in [0, 1], got {alpha}')
-        if theta <= 0:
-            raise ValueError(f'theta must be positive, got {theta}')
-        if variant not in VARIANTS:
-            raise ValueError(f'variant must be one of {VARIANTS}, '
-                             f'got {variant!r}')
-        self.loss_terms = {name: list(terms)
-                           for name, terms in loss_terms.items()}
-        self._terms = [t for terms in self.loss_terms.values() for t in terms]
-        self.alpha = alpha
-        self.theta = theta
-        self.tau = tau
-        self.b = b
-        self.warmup_iters = warmup_iters
-        self.use_head_policy = head_policy
-        self.use_backbone_policy = backbone_policy
-        self.variant = variant
+        self.loss_terms = {
+            name: tuple(terms)
+            for name, terms in loss_terms.items()
+        }
+        self._group_of: Dict[str, Optional[str]] = {}
 
-        self.loss_ema: Dict[str, float] = {}
-        self.num_updates = 0
+    def _resolve_loss_terms(self, runner) -> None:
+        """Take the model's ``sub_modules`` when no loss_terms were given."""
+        if self.loss_terms is not None:
+            return
+        model = runner.model
+        model = model.module if is_model_wrapper(model) else model
+        sub_modules = getattr(model, 'sub_modules', None)
+        if not isinstance(sub_modules, dict) or not sub_modules:
+            raise ValueError(
+                f'DSOHook: {type(model).__name__} has no `sub_modules` to '
+                'take the loss terms from (SM3Det derives them from its '
+                "tasks); give loss_terms, e.g. dict(sar_head=['sar.loss_*'])")
+        self._set_loss_terms({
+            name: sub_module.losses
+            for name, sub_module in sub_modules.items()
+        })
         self.multipliers = self._neutral_multipliers()
 
+    def group_of(self, term: str) -> Optional[str]:
+        """The sub-module of a loss key (None: not a DSO term)."""
+        if term not in self._group_of:
+            self._group_of[term] = sub_module_of_loss(term, self.loss_terms)
+        return self._group_of[term]
+
     def _neutral_multipliers(self) -> Dict[str, float]:
-        return {name: 1.0 for name in [*self.loss_terms, SHARED]}
+        return {name: 1.0 for name in [*(self.loss_terms or {}), SHARED]}
 
     # ------------------------------------------------------------ the policy
     def update(self, losses: Dict[str, float]) -> Dict[str, float]:
@@ -207,10 +250,14 @@ class DSOHook(Hook):
             dict[str, float]: sub-module name (and ``'shared'``) ->
             multiplier of its learning rate for the next iteration.
         """
+        if self.loss_terms is None:
+            raise RuntimeError(
+                'DSOHook has no sub-modules yet: give loss_terms or let the '
+                "runner's before_run take them from the model")
         present = {
             term: value
             for term, value in losses.items()
-            if term in self._terms and math.isfinite(value)
+            if self.group_of(term) is not None and math.isfinite(value)
             and value > 0
         }
         for term, value in present.items():
@@ -221,20 +268,21 @@ class DSOHook(Hook):
         if present and self.num_updates >= self.warmup_iters:
             multipliers.update(self._policy_multipliers(present))
         for term, value in present.items():
-            self.loss_ema[term] = (self.alpha * value +
-                                   (1 - self.alpha) * self.loss_ema[term])
+            self.loss_ema[term] = (
+                self.alpha * value + (1 - self.alpha) * self.loss_ema[term])
         self.multipliers = multipliers
         return multipliers
 
-    def _policy_multipliers(self, present: Dict[str, float]
-                            ) -> Dict[str, float]:
+    def _policy_multipliers(self, present: Dict[str,
+                                                float]) -> Dict[str, float]:
         """Both policies on the present terms, with the EMA before update."""
         # The softmax units, as tuples of terms: one per term (reference) or
         # one per sub-module, its terms summed (paper). A sub-module's
         # multiplier is the mean lambda of its units.
         units_of = {}
-        for name, terms in self.loss_terms.items():
-            terms = tuple(term for term in terms if term in present)
+        for name, terms in group_loss_keys(sorted(present),
+                                           self.loss_terms).items():
+            terms = tuple(terms)
             if terms:
                 units_of[name] = ([(term, ) for term in terms]
                                   if self.variant == 'reference' else [terms])
@@ -250,8 +298,8 @@ class DSOHook(Hook):
             lam = head_policy_weights(cur, his, self.theta).tolist()
             lam = dict(zip(units, lam))
             for name, unit_list in units_of.items():
-                multipliers[name] = sum(lam[u] for u in unit_list) / len(
-                    unit_list)
+                multipliers[name] = sum(lam[u]
+                                        for u in unit_list) / len(unit_list)
         if self.use_backbone_policy:
             consistency = loss_consistency(cur, his, self.variant)
             multipliers[SHARED] = backbone_policy_gamma(
@@ -263,8 +311,13 @@ class DSOHook(Hook):
     def _param_groups(runner) -> List[dict]:
         return runner.optim_wrapper.optimizer.param_groups
 
+    def before_run(self, runner) -> None:
+        """Resolve the sub-modules before a checkpoint's state is loaded."""
+        self._resolve_loss_terms(runner)
+
     def before_train(self, runner) -> None:
         """Check that the optimizer and the hook order support DSO."""
+        self._resolve_loss_terms(runner)
         if not isinstance(runner.optim_wrapper, OptimWrapper):
             raise TypeError('DSOHook supports a single optimizer '
                             '(OptimWrapper or AmpOptimWrapper), got '
@@ -290,7 +343,9 @@ class DSOHook(Hook):
                     ' lr): give it a higher priority than '
                     f'{hook.priority!r}, got {self.priority!r}')
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         """Multiply each group's scheduled lr by its sub-module's factor."""
         for group in self._param_groups(runner):
@@ -314,29 +369,31 @@ class DSOHook(Hook):
         self.update(self._mean_over_processes(outputs))
 
     def _mean_over_processes(self, outputs: dict) -> Dict[str, float]:
-        """Each configured term's value averaged over the processes that have
-        it (all processes must use the same learning rates)."""
-        terms = self._terms
-        sums = torch.zeros(len(terms), dtype=torch.float64)
-        counts = torch.zeros(len(terms), dtype=torch.float64)
-        for i, term in enumerate(terms):
-            if term in outputs:
-                sums[i] = float(torch.as_tensor(outputs[term]).detach())
-                counts[i] = 1
-        both = torch.stack([sums, counts])
-        all_reduce(both, op='sum')  # a no-op outside distributed training
-        return {
-            term: float(total / count)
-            for term, total, count in zip(terms, *both) if count > 0
+        """Each DSO term's value averaged over the processes that have it
+        (all processes must use the same learning rates)."""
+        local = {
+            term: float(torch.as_tensor(value).detach())
+            for term, value in outputs.items()
+            if self.group_of(term) is not None
         }
+        # The processes' batches may hold different datasets, hence terms:
+        # gather the dicts (a one-element list outside distributed training).
+        sums, counts = {}, {}
+        for process_terms in all_gather_object(local):
+            for term, value in process_terms.items():
+                sums[term] = sums.get(term, 0.0) + value
+                counts[term] = counts.get(term, 0) + 1
+        return {term: sums[term] / counts[term] for term in sums}
 
     def _warn_missing_terms(self, outputs: dict) -> None:
-        missing = [term for term in self._terms if term not in outputs]
+        groups = group_loss_keys(outputs, self.loss_terms)
+        missing = [name for name, terms in groups.items() if not terms]
         if missing:
             print_log(
-                f'DSOHook: loss terms {missing} are not in the first '
-                'iteration\'s losses (fine if their dataset was not in the '
-                f'batch; otherwise check loss_terms); losses: {list(outputs)}',
+                f'DSOHook: sub-modules {missing} have no loss term in the '
+                'first iteration\'s losses (fine if their dataset was not in '
+                'the batch; otherwise check loss_terms / the tasks\' '
+                f'sub_modules); losses: {list(outputs)}',
                 logger='current',
                 level='WARNING')
 
@@ -352,7 +409,7 @@ class DSOHook(Hook):
         self.loss_ema = {
             term: value
             for term, value in state['loss_ema'].items()
-            if term in self._terms
+            if self.loss_terms is None or self.group_of(term) is not None
         }
         self.num_updates = state['num_updates']
         self.multipliers = self._neutral_multipliers()

@@ -9,9 +9,8 @@ paramwise option of mmengine's ``DefaultOptimWrapperConstructor`` and adds a
 from typing import Dict, List, Optional, Union
 
 from mmengine.optim import DefaultOptimWrapperConstructor
-from torch import nn
-
 from mmrotate.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from torch import nn
 
 #: Tag of the parameters that belong to no configured sub-module (backbone,
 #: MoE routers, neck): they are shared by every task.
@@ -27,7 +26,10 @@ class SubModuleOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     ``dict(sar_head='heads.sar', dota_rpn='heads.dota.rpn_head')``. A parameter
     named ``heads.dota.rpn_head.rpn_conv.weight`` then goes to ``dota_rpn``;
     when several prefixes match, the longest (most specific) wins; parameters
-    that match none are tagged ``'shared'``. The other paramwise options
+    that match none are tagged ``'shared'``. Without ``sub_modules`` (the
+    default), they are the model's own ``sub_modules`` (SM3Det derives them
+    from its ``tasks``: ``sar`` -> ``heads.sar``, ``dota.rpn_head`` ->
+    ``heads.dota.rpn_head``, ...). The other paramwise options
     (``custom_keys``, ``norm_decay_mult``, ``bias_lr_mult``, ...) work as in
     mmengine; afterwards, groups with identical settings and the same
     sub-module are merged, so the optimizer has a few large groups rather than
@@ -38,30 +40,33 @@ class SubModuleOptimWrapperConstructor(DefaultOptimWrapperConstructor):
 
     Args:
         optim_wrapper_cfg (dict): as for ``DefaultOptimWrapperConstructor``.
-        paramwise_cfg (dict): mmengine's paramwise options plus
-            ``sub_modules`` (dict[str, str | list[str]], required).
+        paramwise_cfg (dict, optional): mmengine's paramwise options plus
+            ``sub_modules`` (dict[str, str | list[str]], optional).
     """
 
     def __init__(self,
                  optim_wrapper_cfg: dict,
                  paramwise_cfg: Optional[dict] = None):
+        # A `sub_modules` key, even None, makes mmengine take its paramwise
+        # path (add_params), which is where the tagging happens.
+        paramwise_cfg = dict(paramwise_cfg or {})
+        paramwise_cfg.setdefault('sub_modules', None)
         super().__init__(optim_wrapper_cfg, paramwise_cfg)
-        # Keeping `sub_modules` inside paramwise_cfg also makes mmengine take
-        # its paramwise path (add_params), which is where the tagging happens.
-        self.prefix_to_sub_module = self._parse_sub_modules(
-            self.paramwise_cfg.get('sub_modules'))
+        sub_modules = self.paramwise_cfg['sub_modules']
+        self.prefix_to_sub_module = None if sub_modules is None else \
+            self._parse_sub_modules(sub_modules)
 
     @staticmethod
     def _parse_sub_modules(
-            sub_modules: Optional[Dict[str, Union[str, List[str]]]]
-    ) -> Dict[str, str]:
+        sub_modules: Optional[Dict[str, Union[str,
+                                              List[str]]]]) -> Dict[str, str]:
         """Turn ``{name: prefix or [prefixes]}`` into ``{prefix: name}``."""
         if not isinstance(sub_modules, dict) or not sub_modules:
             raise ValueError(
-                'SubModuleOptimWrapperConstructor needs '
-                'paramwise_cfg.sub_modules, a non-empty dict from sub-module '
-                "name to parameter name prefix(es), e.g. dict(sar_head="
-                f"'heads.sar'); got {sub_modules!r}")
+                'SubModuleOptimWrapperConstructor: paramwise_cfg.sub_modules '
+                'must be a non-empty dict from sub-module name to parameter '
+                "name prefix(es), e.g. dict(sar_head='heads.sar'), or None "
+                f"(the model's own sub_modules); got {sub_modules!r}")
         prefix_to_sub_module = {}
         for name, prefixes in sub_modules.items():
             if name == SHARED:
@@ -80,6 +85,21 @@ class SubModuleOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                         f'{prefix_to_sub_module[prefix]!r} and {name!r}')
                 prefix_to_sub_module[prefix] = name
         return prefix_to_sub_module
+
+    @classmethod
+    def _model_sub_modules(cls, model: nn.Module) -> Dict[str, str]:
+        """``{prefix: name}`` from the model's ``sub_modules`` attribute."""
+        sub_modules = getattr(model, 'sub_modules', None)
+        if not isinstance(sub_modules, dict) or not sub_modules:
+            raise ValueError(
+                f'{type(model).__name__} has no `sub_modules` to tag the '
+                'parameter groups with (SM3Det derives them from its tasks);'
+                ' give paramwise_cfg.sub_modules, e.g. '
+                "dict(sar_head='heads.sar')")
+        return cls._parse_sub_modules({
+            name: sub_module.prefix
+            for name, sub_module in sub_modules.items()
+        })
 
     def sub_module_of(self, param_name: str) -> str:
         """The sub-module of a parameter, by its longest matching prefix."""
@@ -105,6 +125,8 @@ class SubModuleOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         if prefix:
             super().add_params(params, module, prefix, is_dcn_module)
             return
+        if self.prefix_to_sub_module is None:
+            self.prefix_to_sub_module = self._model_sub_modules(module)
         ungrouped: List[dict] = []
         super().add_params(ungrouped, module, prefix, is_dcn_module)
         # Parameters are identified by object identity, never by value.
@@ -136,8 +158,10 @@ class SubModuleOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         for group in groups:
             settings = {k: v for k, v in group.items() if k != 'params'}
             for target in merged:
-                if {k: v for k, v in target.items()
-                        if k != 'params'} == settings:
+                if {
+                        k: v
+                        for k, v in target.items() if k != 'params'
+                } == settings:
                     target['params'].extend(group['params'])
                     break
             else:

@@ -17,12 +17,14 @@ from typing import Dict, List, Sequence, Tuple
 
 import torch
 from mmdet.models.detectors.base import BaseDetector
+from mmdet.models.utils import samplelist_boxtype2tensor
 from mmdet.structures import SampleList
 from mmengine.model import BaseModule, ModuleDict
+from mmrotate.registry import MODELS
 from torch import Tensor
 
-from mmrotate.registry import MODELS
 from ..layers import moe_balance_loss
+from .task_sub_modules import SubModule, head_sub_modules
 
 
 class PyramidLevels(BaseModule):
@@ -52,16 +54,27 @@ class SM3Det(BaseDetector):
         tasks (dict[str, dict]): one entry per dataset, keyed by the
             ``dataset_name`` its samples carry. Each entry has
             ``detector`` (an mmdet/mmrotate detector config without backbone
-            and neck), ``feat_levels`` (the pyramid levels its head reads) and
+            and neck), ``feat_levels`` (the pyramid levels its head reads),
             optionally ``boxtype2tensor`` (True for heads that want plain
-            tensor boxes, such as mmdet's GFL; mmrotate heads keep box types).
+            tensor boxes, such as mmdet's GFL; mmrotate heads keep box types)
+            and optionally ``sub_modules`` (the head's parts for DSO and
+            loss weighting; see :mod:`.task_sub_modules`).
         data_preprocessor (dict): shared data preprocessor config.
         loss_weighting (dict, optional): a module applied to the loss dict
             (after the balance loss is added), e.g.
-            ``dict(type='UncertaintyLossWeighting', loss_terms=[...])`` for
-            the uncertainty-weighting baseline. None: losses as they are.
+            ``dict(type='UncertaintyLossWeighting')`` for the
+            uncertainty-weighting baseline; it is built with
+            ``sub_modules=self.sub_modules``. None: losses as they are.
         init_cfg (dict, optional): initialisation config.
+
+    Attributes:
+        heads (ModuleDict): task name -> task head.
+        sub_modules (dict[str, SubModule]): every task head's sub-modules
+            (parameter prefix and loss key patterns), e.g. ``'sar'``,
+            ``'dota.rpn_head'``, ``'dota.roi_head'``.
     """
+
+    TASK_KEYS = ('detector', 'feat_levels', 'boxtype2tensor', 'sub_modules')
 
     def __init__(self,
                  backbone: dict,
@@ -79,31 +92,42 @@ class SM3Det(BaseDetector):
         # mmengine's ModuleDict, so that init_weights reaches every head.
         self.heads = ModuleDict()
         self.boxtype2tensor = {}
+        self.sub_modules: Dict[str, SubModule] = {}
         for name, task in tasks.items():
-            unknown = set(task) - {'detector', 'feat_levels', 'boxtype2tensor'}
+            unknown = set(task) - set(self.TASK_KEYS)
             if 'detector' not in task or 'feat_levels' not in task or unknown:
                 raise ValueError(
                     f"tasks['{name}'] needs `detector` and `feat_levels` "
-                    f'(and optionally `boxtype2tensor`); got {sorted(task)}')
+                    '(and optionally `boxtype2tensor`, `sub_modules`); got '
+                    f'{sorted(task)}')
+            if not name or '.' in name or '/' in name:
+                raise ValueError(
+                    f'task name {name!r}: loss keys (<task>.<loss>) and '
+                    'metric keys (<task>/mAP) need a non-empty name without '
+                    "'.' and '/'")
             detector = copy.deepcopy(task['detector'])
             detector.update(
                 backbone=dict(type=PyramidLevels, levels=task['feat_levels']),
                 neck=None)
             self.heads[name] = MODELS.build(detector)
             self.boxtype2tensor[name] = task.get('boxtype2tensor', False)
+            self.sub_modules.update(
+                head_sub_modules(name, self.heads[name],
+                                 task.get('sub_modules')))
         self.loss_weighting = MODELS.build(
-            loss_weighting) if loss_weighting else None
+            loss_weighting, default_args=dict(
+                sub_modules=self.sub_modules)) if loss_weighting else None
 
     @property
     def task_names(self) -> List[str]:
         return list(self.heads.keys())
 
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor]:
-        """(N, 3, H, W) images -> the shared pyramid, a tuple of (N, C, h, w)."""
+        """(N, 3, H, W) images -> the shared pyramid: (N, C, h, w) maps."""
         return self.neck(self.backbone(batch_inputs))
 
-    def split_by_task(self, batch_data_samples: SampleList
-                      ) -> Dict[str, List[int]]:
+    def split_by_task(self,
+                      batch_data_samples: SampleList) -> Dict[str, List[int]]:
         """Map each task to the batch indices of its samples (batch order)."""
         groups = {}
         for i, sample in enumerate(batch_data_samples):
@@ -117,18 +141,34 @@ class SM3Det(BaseDetector):
             groups.setdefault(name, []).append(i)
         return groups
 
-    def _task_inputs(self, name: str, indices: List[int], feats: Tuple[Tensor],
-                     batch_data_samples: SampleList):
-        """The pyramid slice and the samples of one task."""
-        if len(indices) == len(batch_data_samples):
-            task_feats = feats
-        else:
-            index = torch.as_tensor(indices, device=feats[0].device)
-            task_feats = tuple(f.index_select(0, index) for f in feats)
-        samples = [batch_data_samples[i] for i in indices]
-        if self.boxtype2tensor[name]:
-            samples = [_boxes_to_tensor(s) for s in samples]
-        return task_feats, samples
+    def _run_heads(self, method: str, batch_inputs: Tensor,
+                   batch_data_samples: SampleList,
+                   **kwargs) -> Dict[str, Tuple[List[int], object]]:
+        """One backbone + neck pass, then ``head.<method>`` per task.
+
+        Each task's head gets the rows of the pyramid and the samples of its
+        own images (in batch order).
+
+        Returns:
+            dict: task name -> (its batch indices, what its head returned),
+            for the tasks present in the batch.
+        """
+        groups = self.split_by_task(batch_data_samples)
+        feats = self.extract_feat(batch_inputs)
+        outputs = {}
+        for name, indices in groups.items():
+            if len(indices) == len(batch_data_samples):
+                task_feats = feats
+            else:
+                index = torch.as_tensor(indices, device=feats[0].device)
+                task_feats = tuple(f.index_select(0, index) for f in feats)
+            samples = [batch_data_samples[i] for i in indices]
+            if self.boxtype2tensor[name]:
+                # In place, as mmdet's data preprocessor does it.
+                samplelist_boxtype2tensor(samples)
+            head = getattr(self.heads[name], method)
+            outputs[name] = (indices, head(task_feats, samples, **kwargs))
+        return outputs
 
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
@@ -136,13 +176,10 @@ class SM3Det(BaseDetector):
         task name (``sar.loss_cls``), plus ``loss_moe_balance`` when the
         backbone has MoE layers. A task absent from the batch adds nothing.
         With ``loss_weighting`` the dict is passed through that module."""
-        groups = self.split_by_task(batch_data_samples)
-        feats = self.extract_feat(batch_inputs)
         losses = {}
-        for name, indices in groups.items():
-            task_feats, samples = self._task_inputs(name, indices, feats,
-                                                    batch_data_samples)
-            task_losses = self.heads[name].loss(task_feats, samples)
+        for name, (_,
+                   task_losses) in self._run_heads('loss', batch_inputs,
+                                                   batch_data_samples).items():
             losses.update({f'{name}.{k}': v for k, v in task_losses.items()})
         balance_loss = moe_balance_loss(self.backbone)
         if balance_loss is not None:
@@ -151,43 +188,26 @@ class SM3Det(BaseDetector):
             losses = self.loss_weighting(losses)
         return losses
 
-    def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
+    def predict(self,
+                batch_inputs: Tensor,
+                batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
         """Each image is predicted by the head of its dataset; results
         (``pred_instances`` with HBB or OBB ``bboxes``, ``scores``,
         ``labels`` in that dataset's class indices) land in the samples."""
-        groups = self.split_by_task(batch_data_samples)
-        feats = self.extract_feat(batch_inputs)
-        for name, indices in groups.items():
-            task_feats, samples = self._task_inputs(name, indices, feats,
-                                                    batch_data_samples)
-            predicted = self.heads[name].predict(
-                task_feats, samples, rescale=rescale)
+        for indices, predicted in self._run_heads(
+                'predict', batch_inputs, batch_data_samples,
+                rescale=rescale).values():
             for i, sample in zip(indices, predicted):
                 batch_data_samples[i].pred_instances = sample.pred_instances
         return batch_data_samples
 
-    def _forward(self, batch_inputs: Tensor,
+    def _forward(self,
+                 batch_inputs: Tensor,
                  batch_data_samples: SampleList = None) -> Dict[str, tuple]:
         """Raw head outputs per task (used by FLOPs counting)."""
-        groups = self.split_by_task(batch_data_samples)
-        feats = self.extract_feat(batch_inputs)
-        outs = {}
-        for name, indices in groups.items():
-            task_feats, samples = self._task_inputs(name, indices, feats,
-                                                    batch_data_samples)
-            outs[name] = self.heads[name]._forward(task_feats, samples)
-        return outs
-
-
-def _boxes_to_tensor(sample):
-    """A copy of ``sample`` whose gt / ignored boxes are plain tensors."""
-    data = dict(sample.items())
-    for key in ('gt_instances', 'ignored_instances'):
-        instances = data.get(key)
-        if instances is not None and hasattr(instances.get('bboxes'),
-                                             'tensor'):
-            instances = instances.clone()
-            instances.bboxes = instances.bboxes.tensor
-            data[key] = instances
-    return sample.new(**data)
+        return {
+            name: outs
+            for name, (_, outs) in self._run_heads('_forward', batch_inputs,
+                                                   batch_data_samples).items()
+        }
