@@ -1,9 +1,8 @@
 """Check that the SM3Det stack is installed and consistent.
 
 Exits 0 when torch, mmengine 0.10.x, mmcv 2.0.1 with compiled ops, mmdet
-3.1.0, mmrotate 1.0.0rc1, pycocotools and the test and lint tools (pytest,
-flake8, isort, yapf) import, and ``sm3det`` is installed from the given
-checkout. Otherwise prints what is missing and exits 1.
+3.1.0, mmrotate 1.0.0rc1 and pycocotools import, and ``sm3det`` is installed
+from the given checkout. Otherwise prints what is missing and exits 1.
 """
 import argparse
 import importlib
@@ -39,8 +38,7 @@ def check(root):
         importlib.import_module('mmcv._ext')
     except Exception as e:  # noqa: BLE001
         problems.append(f'mmcv was installed without its compiled ops: {e}')
-    for name in ('pycocotools', 'shapely', 'pytest', 'flake8', 'isort',
-                 'yapf'):
+    for name in ('pycocotools', 'shapely', 'pytest'):
         try:
             importlib.import_module(name)
         except ImportError as e:
