@@ -3,11 +3,12 @@ from .coco_ap import coco_class_ap
 from .dota_submission import write_dota_task1
 from .rotated_ap import match_rotated_detections, rotated_class_ap
 from .soi_det_metric import SOIDetMetric, pool_class_aps
-from .summary_tables import (format_class_table, format_summary_markdown,
-                             format_summary_table)
+from .summary_tables import (display_names, format_class_table,
+                             format_summary_markdown, format_summary_table)
 
 __all__ = [
     'SOIDetMetric', 'pool_class_aps', 'coco_class_ap',
     'match_rotated_detections', 'rotated_class_ap', 'write_dota_task1',
-    'format_class_table', 'format_summary_markdown', 'format_summary_table'
+    'format_class_table', 'format_summary_markdown', 'format_summary_table',
+    'display_names'
 ]
