@@ -1,7 +1,7 @@
 # SM3Det (Table 1, last row): grid-level MoE ConvNeXt-T (8 experts, top-2,
 # even blocks of stages 2-4) + one FPN + GFL / Oriented R-CNN / Oriented
 # R-CNN heads, trained with DSO on SOI-Det at 2:1:1, 8 GPUs x 4 images,
-# 33,468 iterations (METHOD.md section 5):
+# 33,468 iterations (docs/method.md section 5):
 #   bash tools/dist_train.sh configs/sm3det/sm3det_convnext-t_fpn_33k_soi-det.py 8
 # Paper: 50.20 overall mAP (SAR 60.64, DOTA 46.47, DroneVehicle 48.87).
 _base_ = [

@@ -3,7 +3,7 @@
 One text file per class, ``Task1_<class>.txt``, one line per detection:
 ``image_id score x1 y1 x2 y2 x3 y3 x4 y4`` (the four corners in pixels).
 SM3Det evaluates DOTA on the 800x800 val patches without merging them back to
-full images (METHOD.md section 2), so there ``image_id`` is the patch id
+full images (docs/method.md section 2), so there ``image_id`` is the patch id
 (:func:`write_dota_task1`). The DOTA test server wants full images:
 :func:`write_dota_submission` merges patch predictions (patch names
 ``<image>__<rate>__<x>___<y>``) back with mmrotate's ``DOTAMetric``, and

@@ -3,7 +3,7 @@
 The evaluation of the OBB parts of SOI-Det (DOTA, DroneVehicle): per class,
 detections are matched greedily to ground truth in descending score order, and
 AP is the area under the all-point interpolated precision-recall curve, at each
-IoU threshold of 0.50:0.05:0.95 (METHOD.md section 6).
+IoU threshold of 0.50:0.05:0.95 (docs/method.md section 6).
 
 The matching rule is mmrotate's ``tpfp_default`` (the VOC rule), reproduced
 exactly so that the numbers equal mmrotate's ``eval_rbbox_map``:

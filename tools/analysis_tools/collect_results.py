@@ -34,7 +34,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from model_complexity import (PAPER_GROUPS, PAPER_MODELS,  # noqa: E402
                               config_name, group_name, measure_config)
 
-# Classes per SOI-Det part (METHOD.md section 2): the weights of pooling.
+# Classes per SOI-Det part (docs/method.md section 2): the weights of pooling.
 CLASS_COUNTS = dict(sar=6, dota=15, dronevehicle=5)
 # (column, dataset, metric) of the table's result columns.
 RESULT_COLUMNS = (

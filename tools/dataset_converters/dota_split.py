@@ -1,7 +1,7 @@
 """Split DOTA images and their txt annotations into square patches.
 
 SOI-Det uses DOTA-v1.0 cut into 800x800 patches with an overlap of 400 pixels
-(METHOD.md section 2). mmrotate 1.x keeps its splitter in its source tree
+(docs/method.md section 2). mmrotate 1.x keeps its splitter in its source tree
 (``tools/data/dota/split``), not in the pip package, so this is a small one
 with the same conventions:
 

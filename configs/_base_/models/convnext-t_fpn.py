@@ -1,7 +1,7 @@
 # The trunk every ConvNeXt-T model here shares (SM3Det, the joint baselines
 # and the separate single-dataset models): image normalisation, the dense
 # ConvNeXt-T with mmpretrain's ImageNet-1k weights, and an FPN over C2-C5
-# giving P2-P7 (METHOD.md section 3). SM3Det turns blocks of this ConvNeXt
+# giving P2-P7 (docs/method.md section 3). SM3Det turns blocks of this ConvNeXt
 # into MoE layers (sm3det_convnext-t_fpn.py); a single-dataset detector takes
 # the FPN levels its head reads (gfl_convnext-t_fpn.py: P3-P7).
 fpn_channels = 256

@@ -1,7 +1,7 @@
 # ConvNeXt-S/B/L in place of ConvNeXt-T, for any ConvNeXt-T detector config
 # of this repository (SM3Det, GFL, Oriented R-CNN): the backbone size, its
 # mmpretrain ImageNet-1k checkpoint, and the FPN inputs, which follow the
-# backbone's channels (METHOD.md section 3). Every other setting, the MoE
+# backbone's channels (docs/method.md section 3). Every other setting, the MoE
 # placement rule included, stays that of the T config. Use:
 #     _base_ = ['<the ConvNeXt-T config>', '<this file>']
 #     model = _base_.convnext_b

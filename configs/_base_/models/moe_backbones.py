@@ -1,4 +1,4 @@
-# The paper's other MoE backbones in place of SM3Det's ConvNeXt-T (METHOD.md
+# The paper's other MoE backbones in place of ConvNeXt-T (docs/method.md
 # section 3): VAN-T/S/B, LSKNet-T/S/B and PVT-v2-T/S/B (PVT-v2-b0/b1/b2).
 # In VAN and LSKNet the MLP's fc1 and fc2 (1x1 convs) of the even blocks of
 # stages 2-4 each become a GridMoE of 1x1-conv experts, the depthwise conv

@@ -1,4 +1,4 @@
-# SM3Det, ConvNeXt-T (METHOD.md section 3): the ConvNeXt-T trunk with
+# SM3Det, ConvNeXt-T (docs/method.md section 3): the ConvNeXt-T trunk with
 # grid-level MoE layers (8 experts, top-2) in the even blocks of stages 2-4,
 # one FPN giving P2-P7, and one head per dataset of SOI-Det. The joint
 # baselines (joint_convnext-t_fpn.py) are the same model with the dense trunk.

@@ -1,4 +1,4 @@
-# METHOD.md section 5: AdamW 1e-4, 33,468 iterations (12 "epochs" of 2,789
+# docs/method.md section 5: AdamW 1e-4, 33,468 iterations (12 "epochs" of 2,789
 # iterations at 8 GPUs x 4 images), LR x0.1 at 22,312 and 30,679, linear
 # warm-up over 500 iterations from 1/3, gradient clipping at 35, fp16 with a
 # dynamic loss scale.

@@ -2,7 +2,7 @@
 
 The whole batch goes through the shared backbone (dense or MoE) and FPN
 together; the pyramid is then split by each sample's ``dataset_name`` tag and
-every slice is handed to the head of its dataset (METHOD.md section 3).
+every slice is handed to the head of its dataset (docs/method.md section 3).
 
 A task head is any mmdet / mmrotate detector without its backbone and neck:
 GFL or RetinaNet for horizontal boxes, Oriented R-CNN, RoI Transformer or
