@@ -27,7 +27,8 @@ from .coco_ap import coco_class_ap
 from .dota_submission import (read_dota_ground_truth, read_dota_task1,
                               write_dota_submission, write_dota_task1)
 from .rotated_ap import match_rotated_detections, rotated_class_ap
-from .summary_tables import format_class_table, format_summary_table
+from .summary_tables import (display_names, format_class_table,
+                             format_summary_table)
 
 BOX_DIMS = dict(hbox=4, rbox=5)
 # COCO's thresholds 0.50:0.05:0.95, the same floats pycocotools uses.
@@ -91,7 +92,8 @@ class SOIDetMetric(BaseMetric):
         tasks: dataset name -> ``dict(box_type='hbox' | 'rbox',
             classes=[...])``. ``hbox`` datasets get COCO AP of x1,y1,x2,y2
             boxes, ``rbox`` ones rotated VOC "area" AP of cx,cy,w,h,angle
-            (radians) boxes. Any number of datasets.
+            (radians) boxes. Any number of datasets. Optionally
+            ``display_name``: its column in the summary table.
         iou_thrs: IoU thresholds; default 0.50:0.05:0.95. ``mAP`` is the
             mean over them; ``AP50`` / ``AP75`` are reported when 0.5 / 0.75
             are among them.
@@ -144,6 +146,7 @@ class SOIDetMetric(BaseMetric):
                 raise ValueError(f'task {name!r} has no classes')
             self.tasks[name] = dict(box_type=spec['box_type'],
                                     classes=tuple(spec['classes']))
+        self.display_names = display_names(tasks)
         self.iou_thrs = tuple(
             float(t) for t in (DEFAULT_IOU_THRS if iou_thrs is None
                                else iou_thrs))
@@ -307,7 +310,7 @@ class SOIDetMetric(BaseMetric):
             return {}
         metrics = self._headline('overall', pool_class_aps(class_aps))
         metrics.update(task_metrics)
-        logger.info('\n' + format_summary_table(metrics))
+        logger.info('\n' + format_summary_table(metrics, self.display_names))
         metrics.update(full_image)
         return metrics
 

@@ -9,8 +9,20 @@ import numpy as np
 from terminaltables import AsciiTable
 
 SUMMARY_METRICS = ('mAP', 'AP50', 'AP75')
-DISPLAY_NAMES = dict(overall='overall', sar='SAR', dota='DOTA',
-                     dronevehicle='DroneVehicle')
+
+
+def display_names(tasks: Mapping[str, Mapping]) -> Dict[str, str]:
+    """Column names of the tasks of an evaluator config.
+
+    Args:
+        tasks: ``SOIDetMetric``'s ``tasks`` (name -> spec); a spec may give
+            ``display_name`` (e.g. ``'DroneVehicle'``), else the name is used.
+
+    Returns:
+        dict: task name -> its column name, in the config's order.
+    """
+    return {name: spec.get('display_name', name)
+            for name, spec in tasks.items()}
 
 
 def _percent(value: Optional[float]) -> str:
@@ -19,43 +31,53 @@ def _percent(value: Optional[float]) -> str:
     return f'{100 * value:.2f}'
 
 
-def _summary_rows(metrics: Mapping[str, float]) -> List[List[str]]:
+def _summary_rows(metrics: Mapping[str, float],
+                  names: Optional[Mapping[str, str]] = None
+                  ) -> List[List[str]]:
     """Rows ``[metric, overall, <dataset>...]`` from ``<dataset>/<metric>``.
 
     Keys may carry any prefix (``soi_det/dota/mAP``); other keys are skipped.
+    Datasets in ``names`` come first, in its order and with its column names.
     """
     columns: Dict[str, Dict[str, float]] = {}
     for key, value in metrics.items():
         parts = key.split('/')
         if len(parts) >= 2 and parts[-1] in SUMMARY_METRICS:
             columns.setdefault(parts[-2], {})[parts[-1]] = value
-    names = sorted(columns, key=lambda name: name != 'overall')
-    rows = [[''] + [DISPLAY_NAMES.get(name, name) for name in names]]
+    names = dict(overall='overall', **(names or {}))
+    order = list(names)
+    datasets = sorted(columns, key=lambda name: (
+        order.index(name) if name in names else len(order), name))
+    rows = [[''] + [names.get(name, name) for name in datasets]]
     for metric in SUMMARY_METRICS:
-        rows.append([metric] +
-                    [_percent(columns[name].get(metric)) for name in names])
+        rows.append([metric] + [
+            _percent(columns[name].get(metric)) for name in datasets])
     return rows
 
 
-def format_summary_markdown(metrics: Mapping[str, float]) -> str:
+def format_summary_markdown(metrics: Mapping[str, float],
+                            names: Optional[Mapping[str, str]] = None) -> str:
     """The summary (overall and each dataset; mAP, AP50, AP75) as Markdown.
 
     Args:
         metrics: the dict returned by ``SOIDetMetric`` (keys like
             ``soi_det/dota/mAP``, prefixed or not), values in [0, 1].
+        names: dataset -> column name (:func:`display_names` of the
+            evaluator's tasks); other datasets follow under their own name.
 
     Returns:
         str: a Markdown table in percent, one column per dataset.
     """
-    rows = _summary_rows(metrics)
+    rows = _summary_rows(metrics, names)
     lines = ['| ' + ' | '.join(row) + ' |' for row in rows]
     lines.insert(1, '|' + '---|' * len(rows[0]))
     return '\n'.join(lines) + '\n'
 
 
-def format_summary_table(metrics: Mapping[str, float]) -> str:
+def format_summary_table(metrics: Mapping[str, float],
+                         names: Optional[Mapping[str, str]] = None) -> str:
     """The same summary as :func:`format_summary_markdown`, as ASCII art."""
-    return AsciiTable(_summary_rows(metrics), title='SOI-Det').table
+    return AsciiTable(_summary_rows(metrics, names), title='SOI-Det').table
 
 
 def format_class_table(title: str, classes: Sequence[str], ap: np.ndarray,

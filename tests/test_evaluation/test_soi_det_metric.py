@@ -1,6 +1,7 @@
 """SOIDetMetric over mixed SAR / DOTA / DroneVehicle samples."""
 import contextlib
 import io
+import os.path as osp
 
 import numpy as np
 import pytest
@@ -9,14 +10,15 @@ import torch
 import sm3det  # noqa: F401  (compat fixes before mmrotate)
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
+from mmengine.config import Config
 from mmengine.structures import InstanceData
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from mmrotate.registry import METRICS
 from mmrotate.structures.bbox import RotatedBoxes
-from sm3det.evaluation import (SOIDetMetric, format_summary_markdown,
-                               pool_class_aps)
+from sm3det.evaluation import (SOIDetMetric, display_names,
+                               format_summary_markdown, pool_class_aps)
 
 SAR_CLASSES = ('ship', 'aircraft', 'car', 'tank', 'bridge', 'harbor')
 DOTA_CLASSES = ('plane', 'baseball-diamond', 'bridge', 'ground-track-field',
@@ -221,14 +223,16 @@ def test_bad_configs_and_samples_are_reported():
             image, labels=np.array([7])))])
 
 
-def test_summary_markdown_looks_like_table_1():
+def test_summary_markdown_looks_like_table_1(repo_root):
+    tasks = Config.fromfile(osp.join(
+        repo_root, 'configs/_base_/datasets/soi_det.py')).evaluation_tasks
     metrics = {'soi_det/overall/mAP': 0.5020, 'soi_det/overall/AP50': 0.8068,
                'soi_det/overall/AP75': 0.5379, 'soi_det/sar/mAP': 0.6064,
                'soi_det/sar/AP50': 0.8994, 'soi_det/sar/AP75': 0.6506,
                'soi_det/dota/mAP': 0.4647, 'soi_det/dota/AP50': 0.7788,
                'soi_det/dota/AP75': 0.4824,
                'soi_det/dronevehicle/mAP': 0.4887, 'other/metric': 1.0}
-    assert format_summary_markdown(metrics) == (
+    assert format_summary_markdown(metrics, display_names(tasks)) == (
         '|  | overall | SAR | DOTA | DroneVehicle |\n'
         '|---|---|---|---|---|\n'
         '| mAP | 50.20 | 60.64 | 46.47 | 48.87 |\n'

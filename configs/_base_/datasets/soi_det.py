@@ -122,8 +122,9 @@ single_part_loader = dict(
 # Per-part AP (COCO for hbox, rotated VOC-area for rbox) at IoU 0.50:0.95 and
 # the overall mean over all 26 classes (METHOD.md section 6).
 evaluation_tasks = dict(
-    sar=dict(box_type='hbox', classes=sar_classes),
-    dota=dict(box_type='rbox', classes=dota_classes),
-    dronevehicle=dict(box_type='rbox', classes=dronevehicle_classes))
+    sar=dict(box_type='hbox', classes=sar_classes, display_name='SAR'),
+    dota=dict(box_type='rbox', classes=dota_classes, display_name='DOTA'),
+    dronevehicle=dict(box_type='rbox', classes=dronevehicle_classes,
+                      display_name='DroneVehicle'))
 val_evaluator = dict(type='SOIDetMetric', tasks=evaluation_tasks)
 test_evaluator = val_evaluator
