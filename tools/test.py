@@ -18,7 +18,7 @@ from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from sm3det.evaluation import format_summary_markdown
+from sm3det.evaluation import display_names, format_summary_markdown
 from sm3det.utils import load_run_config
 
 
@@ -93,7 +93,10 @@ def main():
                 indent=2)
         runner.logger.info(f'metrics written to {out}')
         if any(key.endswith('overall/mAP') for key in metrics):
-            table = format_summary_markdown(metrics)
+            evaluator = cfg.test_evaluator  # a dict, or a list of them
+            tasks = evaluator.get('tasks', {}) if isinstance(
+                evaluator, dict) else {}
+            table = format_summary_markdown(metrics, display_names(tasks))
             with open(osp.join(cfg.work_dir, 'soi_det.md'), 'w') as f:
                 f.write(table)
             print(table)  # the result a user ran the command for
