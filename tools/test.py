@@ -94,8 +94,8 @@ def main():
         runner.logger.info(f'metrics written to {out}')
         if any(key.endswith('overall/mAP') for key in metrics):
             evaluator = cfg.test_evaluator  # a dict, or a list of them
-            tasks = evaluator.get('tasks', {}) if isinstance(
-                evaluator, dict) else {}
+            tasks = evaluator.get('tasks', {}) if isinstance(evaluator,
+                                                             dict) else {}
             table = format_summary_markdown(metrics, display_names(tasks))
             with open(osp.join(cfg.work_dir, 'soi_det.md'), 'w') as f:
                 f.write(table)
