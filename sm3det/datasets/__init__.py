@@ -14,14 +14,14 @@ from .annotation_checks import SkipLog, hbox_problem, image_size_problem, polygo
 from .dota import SOIDOTADataset, parse_dota_txt
 from .drone_vehicle import DroneVehicleDataset, parse_dronevehicle_xml
 from .sar_det import SARDetDataset, load_coco_json
-from .soi_det_part import SOI_DET_PARTS, SOIDetPartMixin
+from .soi_det_part import SOIDetPartMixin
 from .resumable_sampling import (ResumableMultiSourceSampler,
                                  SeededConcatDataset, SeededIndex)
 from .single_source_sampler import SingleSourceSampler
 from .transforms import LoadImageOrSkip
 
 __all__ = [
-    'SOI_DET_PARTS', 'SOIDetPartMixin', 'SARDetDataset', 'SOIDOTADataset',
+    'SOIDetPartMixin', 'SARDetDataset', 'SOIDOTADataset',
     'DroneVehicleDataset', 'LoadImageOrSkip', 'SkipLog', 'image_size_problem',
     'polygon_problem', 'hbox_problem', 'parse_dota_txt', 'parse_dronevehicle_xml',
     'load_coco_json', 'SingleSourceSampler', 'ResumableMultiSourceSampler',

@@ -1,4 +1,9 @@
-"""What the three SOI-Det parts share: the dataset tag and checked loading."""
+"""What the SOI-Det parts share: the dataset tag and checked loading.
+
+The set of parts is the config's: any dataset class with this mixin takes
+any ``dataset_name``, and the model's ``tasks`` and the metric's ``tasks``
+are keyed by the same names, so a fourth dataset needs configs only.
+"""
 import glob
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
@@ -7,14 +12,13 @@ from mmengine.logging import print_log
 
 from .annotation_checks import SkipLog
 
-#: The tags of SOI-Det's parts, in the order the detector's heads use.
-SOI_DET_PARTS = ('sar', 'dota', 'dronevehicle')
-
 
 class SOIDetPartMixin:
     """Mixed into a dataset class (before mmdet's/mmrotate's base) to give it:
 
-    * ``dataset_name``: the part's tag. It goes into the dataset's metainfo and
+    * ``dataset_name``: the part's tag (the key of its task in the model and
+      metric configs; no ``.`` or ``/``, which separate loss and metric
+      keys). It goes into the dataset's metainfo and
       into every sample (``data_info['dataset_name']``), from where
       ``mmdet.PackDetInputs(meta_keys=(..., 'dataset_name'))`` puts it into
       each ``DetDataSample``'s metainfo. Nothing downstream needs to guess.
@@ -34,8 +38,12 @@ class SOIDetPartMixin:
 
     def __init__(self, *args, dataset_name: str,
                  class_aliases: Optional[Dict[str, str]] = None, **kwargs):
-        if dataset_name not in SOI_DET_PARTS:
-            raise ValueError(f'dataset_name must be one of {SOI_DET_PARTS}, got {dataset_name!r}')
+        if not isinstance(dataset_name, str) or not dataset_name or any(
+                c in dataset_name for c in './'):
+            raise ValueError(
+                f'{type(self).__name__}: dataset_name must be a non-empty '
+                "name without '.' and '/' (the task's key in the model and "
+                f'metric configs), got {dataset_name!r}')
         self.dataset_name = dataset_name
         self.class_aliases = {**self.CLASS_ALIASES, **(class_aliases or {})}
         self.skip_log = SkipLog(dataset_name)
