@@ -1,0 +1,16 @@
+# Simple joint training with Cascade R-CNN (SAR) + RoI Transformer (DOTA,
+# DroneVehicle) heads: the dense counterpart of
+# sm3det-cascade-roitrans_convnext-t_fpn_33k_soi-det.py (no MoE, no DSO,
+# random batches).
+_base_ = [
+    '../joint/joint_convnext-t_fpn_33k_soi-det.py',
+    '../_base_/models/heads/cascade_rcnn.py',
+    '../_base_/models/heads/roi_trans.py',
+]
+
+# Other detectors than the base's: no key of its heads may survive.
+model = dict(
+    tasks=dict(
+        sar=dict(_delete_=True, **_base_.cascade_rcnn_sar),
+        dota=dict(_delete_=True, **_base_.roi_trans_dota),
+        dronevehicle=dict(_delete_=True, **_base_.roi_trans_dronevehicle)))

@@ -1,0 +1,11 @@
+# Simple joint training with Faster R-CNN (SAR) + Oriented R-CNN (DOTA,
+# DroneVehicle) heads: the dense counterpart of
+# sm3det-frcnn-orcnn_convnext-t_fpn_33k_soi-det.py (no MoE, no DSO,
+# random batches).
+_base_ = [
+    '../joint/joint_convnext-t_fpn_33k_soi-det.py',
+    '../_base_/models/heads/faster_rcnn.py',
+]
+
+# Other detectors than the base's: no key of its heads may survive.
+model = dict(tasks=dict(sar=dict(_delete_=True, **_base_.faster_rcnn_sar)))

@@ -1,0 +1,16 @@
+# Simple joint training with RetinaNet (SAR) + S2A-Net (DOTA,
+# DroneVehicle) heads: the dense counterpart of
+# sm3det-retinanet-s2anet_convnext-t_fpn_33k_soi-det.py (no MoE, no DSO,
+# random batches).
+_base_ = [
+    '../joint/joint_convnext-t_fpn_33k_soi-det.py',
+    '../_base_/models/heads/retinanet.py',
+    '../_base_/models/heads/s2anet.py',
+]
+
+# Other detectors than the base's: no key of its heads may survive.
+model = dict(
+    tasks=dict(
+        sar=dict(_delete_=True, **_base_.retinanet_sar),
+        dota=dict(_delete_=True, **_base_.s2anet_dota),
+        dronevehicle=dict(_delete_=True, **_base_.s2anet_dronevehicle)))

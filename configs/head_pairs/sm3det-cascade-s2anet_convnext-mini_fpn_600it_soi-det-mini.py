@@ -1,0 +1,15 @@
+# SM3Det-mini with Cascade R-CNN (SAR) + S2A-Net (DOTA,
+# DroneVehicle) heads on SOI-Det-mini: everything but the heads is
+# sm3det_convnext-mini_fpn_600it_soi-det-mini.py's.
+_base_ = [
+    '../sm3det/sm3det_convnext-mini_fpn_600it_soi-det-mini.py',
+    '../_base_/models/heads/cascade_rcnn.py',
+    '../_base_/models/heads/s2anet.py',
+]
+
+# Other detectors than the base's: no key of its heads may survive.
+model = dict(
+    tasks=dict(
+        sar=dict(_delete_=True, **_base_.cascade_rcnn_sar_mini),
+        dota=dict(_delete_=True, **_base_.s2anet_dota_mini),
+        dronevehicle=dict(_delete_=True, **_base_.s2anet_dronevehicle_mini)))

@@ -1,0 +1,11 @@
+# SM3Det-mini with Faster R-CNN (SAR) + Oriented R-CNN (DOTA,
+# DroneVehicle) heads on SOI-Det-mini: everything but the heads is
+# sm3det_convnext-mini_fpn_600it_soi-det-mini.py's.
+_base_ = [
+    '../sm3det/sm3det_convnext-mini_fpn_600it_soi-det-mini.py',
+    '../_base_/models/heads/faster_rcnn.py',
+]
+
+# Other detectors than the base's: no key of its heads may survive.
+model = dict(
+    tasks=dict(sar=dict(_delete_=True, **_base_.faster_rcnn_sar_mini)))

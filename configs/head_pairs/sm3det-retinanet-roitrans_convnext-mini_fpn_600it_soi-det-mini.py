@@ -1,0 +1,16 @@
+# SM3Det-mini with RetinaNet (SAR) + RoI Transformer (DOTA,
+# DroneVehicle) heads on SOI-Det-mini: everything but the heads is
+# sm3det_convnext-mini_fpn_600it_soi-det-mini.py's.
+_base_ = [
+    '../sm3det/sm3det_convnext-mini_fpn_600it_soi-det-mini.py',
+    '../_base_/models/heads/retinanet.py',
+    '../_base_/models/heads/roi_trans.py',
+]
+
+# Other detectors than the base's: no key of its heads may survive.
+model = dict(
+    tasks=dict(
+        sar=dict(_delete_=True, **_base_.retinanet_sar_mini),
+        dota=dict(_delete_=True, **_base_.roi_trans_dota_mini),
+        dronevehicle=dict(_delete_=True, **
+                          _base_.roi_trans_dronevehicle_mini)))
