@@ -242,3 +242,22 @@ def test_training_forward(backbone_type, channels):
     ]
     assert grads and all(g is not None for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize('family', ['van', 'lsknet', 'pvtv2'])
+def test_mini_config_pyramid(family):
+    """The mini detector's FPN takes this backbone's channels: P2-P7 of the
+    mini width, and SM3Det's balance loss term from the MoE layers."""
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'sm3det',
+                 f'sm3det_{family}-mini_fpn_600it_soi-det-mini.py'))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    pyramid = model.extract_feat(torch.randn(2, 3, 128, 128))
+    width = cfg.model.neck.out_channels
+    expected = [(2, width, 128 // s, 128 // s)
+                for s in (4, 8, 16, 32, 64, 128)]
+    assert [tuple(p.shape) for p in pyramid] == expected
+    assert torch.isfinite(moe_balance_loss(model))
