@@ -2,6 +2,7 @@
 
     python tools/analysis_tools/collect_results.py WORK_DIR [WORK_DIR ...]
         [--out results.md] [--csv results.csv] [--complexity] [--shape 800]
+        [--tasks-config CONFIG]
 
 Each WORK_DIR is a ``--work-dir`` of tools/test.py: it holds
 ``test_metrics.json`` (SOIDetMetric's keys such as ``soi_det/overall/mAP``,
@@ -9,14 +10,19 @@ fractions) and the config the runner dumped there (``<config name>.py``);
 without a dumped config the directory's name is the config name (test.py's
 default work dir is ``work_dirs/<config name>``).
 
+The datasets (columns, display names, class counts) are the tasks of the
+test evaluator (``SOIDetMetric``'s ``tasks``) of ``--tasks-config``, by
+default SOI-Det's (configs/_base_/datasets/soi_det.py), and of every dumped
+config: a fourth dataset gets its column from its config.
+
 One row per work dir: the method (the paper's name for the config where it is
 one of the paper's, otherwise the config name), overall mAP / AP50 / AP75,
-SAR / DOTA / DroneVehicle mAP in percent, and the paper's overall mAP; '-'
-where a number is missing. When the three separate models of one backbone
-size are all given, one more row combines them as the paper does: each
-dataset's numbers come from its own model, the overall ones are pooled over
-the classes of the three datasets (the class-count-weighted mean of the
-dataset numbers, which is the pooled mean when every class has ground truth).
+each dataset's mAP in percent, and the paper's overall mAP; '-' where a
+number is missing. When the three separate models of one backbone size are
+all given, one more row combines them as the paper does: each dataset's
+numbers come from its own model, the overall ones are pooled over the classes
+of the datasets (the class-count-weighted mean of the dataset numbers, which
+is the pooled mean when every class has ground truth).
 
 ``--complexity`` adds params (M) and FLOPs (G), counted by
 model_complexity.py on the dumped config (about a minute per ConvNeXt-T
@@ -30,21 +36,42 @@ import os.path as osp
 import sys
 from typing import Dict, List, Optional
 
+from mmengine.config import Config
+
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from model_complexity import (PAPER_GROUPS, PAPER_MODELS,  # noqa: E402
                               config_name, group_name, measure_config)
 
-# Classes per SOI-Det part (docs/method.md section 2): the weights of pooling.
-CLASS_COUNTS = dict(sar=6, dota=15, dronevehicle=5)
-# (column, dataset, metric) of the table's result columns.
-RESULT_COLUMNS = (
+SOI_DET_TASKS_CONFIG = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+    'configs', '_base_', 'datasets', 'soi_det.py')
+# (column, dataset, metric) of the overall columns; one per dataset follows.
+OVERALL_COLUMNS = (
     ('overall mAP', 'overall', 'mAP'),
     ('overall AP50', 'overall', 'AP50'),
     ('overall AP75', 'overall', 'AP75'),
-    ('SAR mAP', 'sar', 'mAP'),
-    ('DOTA mAP', 'dota', 'mAP'),
-    ('DroneVehicle mAP', 'dronevehicle', 'mAP'),
 )
+
+
+def evaluator_tasks(config_file: str) -> Dict[str, Dict]:
+    """``SOIDetMetric``'s ``tasks`` of a config's test evaluator (name ->
+    spec with ``classes`` and optionally ``display_name``); {} without."""
+    cfg = Config.fromfile(config_file, import_custom_modules=False)
+    evaluator = cfg.get('test_evaluator', cfg.get('val_evaluator'))
+    evaluators = evaluator if isinstance(evaluator, list) else [evaluator]
+    tasks = {}
+    for evaluator in evaluators:
+        if isinstance(evaluator, dict):
+            tasks.update(evaluator.get('tasks', {}))
+    return tasks
+
+
+def result_columns(tasks: Dict[str, Dict]) -> List[tuple]:
+    """(column, dataset, metric) of the overall and per-dataset columns."""
+    return list(OVERALL_COLUMNS) + [
+        (f"{spec.get('display_name', name)} mAP", name, 'mAP')
+        for name, spec in tasks.items()
+    ]
 
 
 def load_work_dir(work_dir: str) -> Dict:
@@ -81,18 +108,26 @@ def dataset_metrics(metrics: Dict[str, float]) -> Dict[tuple, float]:
     return found
 
 
-def pooled_group(members: List[Dict]) -> Dict[tuple, float]:
+def pooled_group(members: List[Dict],
+                 tasks: Dict[str, Dict]) -> Dict[tuple, float]:
     """The metrics of several single-dataset runs as one multi-task run:
-    dataset numbers taken over, overall ones class-count weighted."""
+    dataset numbers taken over, overall ones weighted by the class counts
+    of ``tasks`` (name -> spec with ``classes``)."""
     combined = {}
     for member in members:
         combined.update({key: value for key, value in
                          dataset_metrics(member['metrics']).items()
                          if key[0] != 'overall'})
     datasets = sorted({dataset for dataset, _ in combined})
+    unknown = [d for d in datasets if d not in tasks]
+    if unknown:
+        raise ValueError(
+            f'datasets {unknown} of {[m["name"] for m in members]} are not '
+            f'among the evaluator tasks {list(tasks)}: their class counts '
+            'weigh the pooled overall row; give --tasks-config')
     for metric in {metric for _, metric in combined}:
         if all((d, metric) in combined for d in datasets):
-            weights = [CLASS_COUNTS.get(d, 1) for d in datasets]
+            weights = [len(tasks[d]['classes']) for d in datasets]
             combined['overall', metric] = sum(
                 w * combined[d, metric]
                 for w, d in zip(weights, datasets)) / sum(weights)
@@ -108,7 +143,8 @@ def _number(value: Optional[float]) -> str:
 
 
 def result_rows(runs: List[Dict],
-                complexity: Optional[Dict[str, Dict]] = None
+                complexity: Optional[Dict[str, Dict]] = None,
+                tasks: Optional[Dict[str, Dict]] = None
                 ) -> List[Dict[str, str]]:
     """Table rows (column -> text) of the runs, then of complete groups.
 
@@ -116,7 +152,14 @@ def result_rows(runs: List[Dict],
         runs: :func:`load_work_dir` results.
         complexity: config name -> ``dict(params=..., flops=...)`` counts;
             adds the params / FLOPs columns.
+        tasks: the datasets (:func:`evaluator_tasks`); default SOI-Det's,
+            with those of every run's dumped config added.
     """
+    if tasks is None:
+        tasks = evaluator_tasks(SOI_DET_TASKS_CONFIG)
+        for run in runs:
+            if run['config']:
+                tasks.update(evaluator_tasks(run['config']))
     entries = [(run['name'], PAPER_MODELS.get(run['name']),
                 dataset_metrics(run['metrics']), [run['name']])
                for run in runs]
@@ -124,12 +167,13 @@ def result_rows(runs: List[Dict],
     for members, paper in PAPER_GROUPS.items():
         if all(name in by_name for name in members):
             entries.append((group_name(members), paper,
-                            pooled_group([by_name[m] for m in members]),
+                            pooled_group([by_name[m] for m in members],
+                                         tasks),
                             list(members)))
     rows = []
     for name, paper, values, members in entries:
         row = {'method': paper.label if paper else name, 'config': name}
-        for column, dataset, metric in RESULT_COLUMNS:
+        for column, dataset, metric in result_columns(tasks):
             row[column] = _percent(values.get((dataset, metric)))
         row['paper overall mAP'] = _number(paper and paper.overall_map)
         if complexity is not None:
@@ -164,6 +208,9 @@ def main():
                         help='add params and FLOPs (counted, slow)')
     parser.add_argument('--shape', type=int, nargs='+', default=[800],
                         help='input height [width] for --complexity')
+    parser.add_argument(
+        '--tasks-config', help='a config whose test evaluator names the '
+        'datasets (default: SOI-Det and the dumped configs)')
     args = parser.parse_args()
     if len(args.shape) > 2:
         parser.error('--shape takes one or two numbers')
@@ -178,7 +225,12 @@ def main():
                          f'dir; none for {missing}')
         complexity = {run['name']: measure_config(run['config'], shape)
                       for run in runs}
-    rows = result_rows(runs, complexity)
+    tasks = None
+    if args.tasks_config:
+        tasks = evaluator_tasks(args.tasks_config)
+        if not tasks:
+            parser.error(f'{args.tasks_config} has no test_evaluator tasks')
+    rows = result_rows(runs, complexity, tasks)
     table = format_markdown(rows)
     print(table)
     if args.out:
