@@ -5,6 +5,7 @@ are real, no weights are allocated, so even ConvNeXt-L builds in a moment.
 Where a config is one of the paper's, its parameter count must match the
 published one (configs/metafile.yml) within 1%.
 """
+import ast
 import glob
 import os.path as osp
 
@@ -126,3 +127,44 @@ def test_moe_ablations_change_only_the_moe():
                     'custom_hooks'):
             assert cfg[key] == base[key]
         assert cfg.model.tasks == base.model.tasks
+
+
+def base_chain(path: str) -> set:
+    """Every file a config inherits from, directly or not (repo-relative)."""
+    chain, todo = set(), [osp.join(REPO_ROOT, path)]
+    while todo:
+        current = todo.pop()
+        with open(current) as f:
+            tree = ast.parse(f.read())
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(
+                    getattr(t, 'id', None) == '_base_' for t in node.targets):
+                bases = ast.literal_eval(node.value)
+                for base in [bases] if isinstance(bases, str) else bases:
+                    base = osp.normpath(
+                        osp.join(osp.dirname(current), base))
+                    chain.add(osp.relpath(base, REPO_ROOT))
+                    todo.append(base)
+    return chain
+
+
+METHOD_PARTS = ('configs/sm3det/', 'configs/_base_/models/sm3det_',
+                'configs/_base_/dso.py')
+
+
+BASELINES = [
+    c for c in CONFIGS
+    if c.split(osp.sep)[1] in ('baselines', 'joint', 'single')
+]
+
+
+@pytest.mark.parametrize('path', BASELINES)
+def test_baselines_do_not_inherit_the_method(path):
+    """Baselines share the trunk and heads with SM3Det (_base_/models/),
+    but never build on SM3Det's configs to take MoE or DSO out again."""
+    chain = base_chain(path)
+    assert 'configs/_base_/models/soi_det_heads.py' in chain
+    assert not [c for c in chain if c.startswith(METHOD_PARTS)]
+    cfg = Config.fromfile(osp.join(REPO_ROOT, path))
+    assert cfg.model.backbone.moe_blocks == []
+    assert 'DSOHook' not in str(cfg.get('custom_hooks'))
