@@ -121,10 +121,17 @@ def test_unknown_or_missing_tag_is_a_clear_error(model):
 
 
 def test_bad_task_config_is_rejected():
-    with pytest.raises(ValueError, match='feat_levels'):
-        MODELS.build(dict(
+    def build(tasks):
+        return MODELS.build(dict(
             type='SM3Det',
             backbone=dict(type='ConvNeXtMoE', arch='mini', moe_blocks=[]),
             neck=dict(type='mmdet.FPN', in_channels=[32, 64, 128, 256],
                       out_channels=16, num_outs=4),
-            tasks=dict(sar=dict(detector=dict(type='mmdet.GFL')))))
+            tasks=tasks))
+
+    with pytest.raises(ValueError, match='feat_levels'):
+        build(dict(sar=dict(detector=dict(type='mmdet.GFL'))))
+    # '.' separates the task from its loss keys (sar.v2.loss_cls?).
+    with pytest.raises(ValueError, match="without '.' and '/'"):
+        build({'sar.v2': dict(detector=dict(type='mmdet.GFL'),
+                              feat_levels=(0, 1))})
