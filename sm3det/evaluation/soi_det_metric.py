@@ -1,9 +1,9 @@
 """SOIDetMetric: one evaluation over SOI-Det's three test sets at once.
 
-METHOD.md section 6: the HBB part (SAR) gets COCO box AP, the OBB parts (DOTA,
-DroneVehicle) rotated-IoU VOC "area" AP, each at IoU 0.50:0.05:0.95, classes
-without ground truth skipped; the overall row is the mean per-class AP over
-the union of all datasets' classes, not the mean of the datasets, e.g.
+docs/method.md section 6: the HBB part (SAR) gets COCO box AP, the OBB parts
+(DOTA, DroneVehicle) rotated-IoU VOC "area" AP, each at IoU 0.50:0.05:0.95,
+classes without ground truth skipped; the overall row is the mean per-class
+AP over the union of all datasets' classes, not the mean of the datasets, e.g.
 (6 x 60.64 + 15 x 46.47 + 5 x 48.87) / 26 = 50.20 for SM3Det.
 
 Each test sample says which dataset it belongs to (``dataset_name`` in its

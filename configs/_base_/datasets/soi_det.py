@@ -1,4 +1,4 @@
-# SOI-Det (SM3Det, METHOD.md sections 2 and 5): three parts in one training
+# SOI-Det (SM3Det, docs/method.md sections 2, 5): three parts in one training
 # stream, each keeping its own annotation format, box type and pipeline.
 #   sar           SARDet-50K, SAR, horizontal boxes, COCO json, 6 classes
 #   dota          DOTA-v1.0 800x800 patches (overlap 400), optical, oriented boxes (le90)
@@ -120,7 +120,7 @@ single_part_loader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True))
 
 # Per-part AP (COCO for hbox, rotated VOC-area for rbox) at IoU 0.50:0.95 and
-# the overall mean over all 26 classes (METHOD.md section 6).
+# the overall mean over all 26 classes (docs/method.md section 6).
 evaluation_tasks = dict(
     sar=dict(box_type='hbox', classes=sar_classes, display_name='SAR'),
     dota=dict(box_type='rbox', classes=dota_classes, display_name='DOTA'),
