@@ -1,5 +1,4 @@
 # MoE placement ablation: 8 experts, top-2, in every block of every stage.
-# Paper: 572G FLOPs, 249M params.
 _base_ = '../sm3det/sm3det_convnext-t_fpn_33k_soi-det.py'
 
 model = dict(

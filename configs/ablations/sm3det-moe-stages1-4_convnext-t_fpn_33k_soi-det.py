@@ -1,5 +1,5 @@
 # MoE placement ablation: 8 experts, top-2, in the even blocks of all four
-# stages. Paper: 506G FLOPs, 179M params.
+# stages.
 _base_ = '../sm3det/sm3det_convnext-t_fpn_33k_soi-det.py'
 
 model = dict(

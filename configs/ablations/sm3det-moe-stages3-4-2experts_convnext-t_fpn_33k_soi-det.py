@@ -1,5 +1,4 @@
 # MoE size ablation: 2 experts, top-2, in the even blocks of stages 3-4.
-# Paper: 469G FLOPs, 82M params.
 _base_ = './sm3det-moe-stages3-4_convnext-t_fpn_33k_soi-det.py'
 
 model = dict(backbone=dict(moe_cfg=dict(num_experts=2)))

@@ -1,5 +1,4 @@
 # MoE size ablation: 8 experts, top-1, in the even blocks of stages 3-4.
-# Paper: 403G FLOPs (one expert per token: the dense FLOPs), 174M params.
 _base_ = './sm3det-moe-stages3-4_convnext-t_fpn_33k_soi-det.py'
 
 model = dict(backbone=dict(moe_cfg=dict(top_k=1)))

@@ -1,8 +1,7 @@
 # DA (Table 1): simple joint training with domain-attentive SE adapters
 # (Wang et al., CVPR 2019) in the dense ConvNeXt-T: after the last block of
 # every stage, a bank of 3 SE adapters mixed per image by a learned domain
-# attention (ConvNeXtDA). Paper: 48.37 overall mAP (SAR 53.86, DOTA 46.23,
-# DroneVehicle 48.21), 66M params, 403G FLOPs.
+# attention (ConvNeXtDA).
 _base_ = '../joint/joint_convnext-t_fpn_33k_soi-det.py'
 
 model = dict(backbone=dict(type='ConvNeXtDA', num_domains=3, reduction=16))

@@ -3,8 +3,6 @@
 # head's RPN and RoI head: 5) gets a learned log-variance s_i,
 # L_i' = exp(-s_i) * L_i + s_i over its loss terms (UncertaintyLossWeighting;
 # the weights exp(-s_i) are logged as e.g. dota.rpn_head.weight).
-# Paper: 48.79 overall mAP (SAR 53.43, DOTA 46.94, DroneVehicle 48.78), 66M
-# params.
 _base_ = [
     '../joint/joint_convnext-t_fpn_33k_soi-det.py',
     '../_base_/uncertainty_weighting.py',

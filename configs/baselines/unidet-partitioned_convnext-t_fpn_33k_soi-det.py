@@ -3,7 +3,6 @@
 # params say the heads stay whole, UniDet itself splits only the classifier),
 # trained the UniDet way: datasets drawn with equal probability whatever their
 # size, every GPU's batch of 4 from a single dataset (SingleSourceSampler).
-# Paper: 48.47 overall mAP (SAR 53.81, DOTA 46.49, DroneVehicle 47.99).
 _base_ = '../joint/joint_convnext-t_fpn_33k_soi-det.py'
 
 train_dataloader = dict(

@@ -1,6 +1,5 @@
 # One of the "3 separate models" (Table 1, first row): mmdet's GFL with a
 # dense ConvNeXt-T and its own FPN (P3-P7) on the SAR part alone.
-# Paper: SAR 57.31 mAP; 36M params, 131G FLOPs.
 _base_ = [
     '../_base_/models/gfl_convnext-t_fpn.py',
     '../_base_/datasets/sardet.py',

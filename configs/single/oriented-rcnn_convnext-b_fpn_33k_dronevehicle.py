@@ -1,6 +1,5 @@
 # One of the "3 separate models" with a dense ConvNeXt-B (backbone scale
 # ablation): Oriented R-CNN on the DroneVehicle part.
-# Paper: the three ConvNeXt-B models together have 309M params.
 _base_ = [
     './oriented-rcnn_convnext-t_fpn_33k_dronevehicle.py',
     '../_base_/models/convnext_sizes.py',

@@ -1,6 +1,5 @@
 # One of the "3 separate models" with a dense ConvNeXt-L (backbone scale
 # ablation): Oriented R-CNN on the DOTA part.
-# Paper: the three ConvNeXt-L models together have 636M params.
 _base_ = [
     './oriented-rcnn_convnext-t_fpn_33k_dota.py',
     '../_base_/models/convnext_sizes.py',

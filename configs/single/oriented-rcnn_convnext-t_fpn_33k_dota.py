@@ -1,6 +1,6 @@
 # One of the "3 separate models" (Table 1, first row): MMRotate's Oriented
 # R-CNN (le90) with a dense ConvNeXt-T and its own FPN (P2-P6) on the DOTA
-# part alone. Paper: DOTA 45.31 mAP; 45M params, 136G FLOPs.
+# part alone.
 _base_ = [
     '../_base_/models/oriented-rcnn_convnext-t_fpn.py',
     '../_base_/datasets/dota.py',

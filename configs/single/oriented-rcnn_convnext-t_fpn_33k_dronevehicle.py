@@ -1,5 +1,5 @@
 # One of the "3 separate models" (Table 1, first row): Oriented R-CNN on the
-# DroneVehicle part alone (5 classes). Paper: DroneVehicle 46.09 mAP.
+# DroneVehicle part alone (5 classes).
 _base_ = [
     '../_base_/models/oriented-rcnn_convnext-t_fpn.py',
     '../_base_/datasets/dronevehicle.py',

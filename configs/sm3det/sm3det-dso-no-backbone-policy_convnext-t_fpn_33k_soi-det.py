@@ -1,5 +1,4 @@
 # DSO ablation: head policy only (shared LR follows the schedule).
-# Paper: 50.11 overall mAP.
 _base_ = './sm3det_convnext-t_fpn_33k_soi-det.py'
 
 custom_hooks = [dict(_base_.dso_hook, backbone_policy=False)]

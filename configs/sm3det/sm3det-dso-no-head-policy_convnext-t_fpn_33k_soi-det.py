@@ -1,5 +1,4 @@
 # DSO ablation: backbone policy only (head LRs follow the schedule).
-# Paper: 49.86 overall mAP.
 _base_ = './sm3det_convnext-t_fpn_33k_soi-det.py'
 
 custom_hooks = [dict(_base_.dso_hook, head_policy=False)]

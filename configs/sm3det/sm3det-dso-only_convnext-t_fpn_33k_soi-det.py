@@ -1,6 +1,5 @@
 # SM3Det, DSO only (Table 1): the joint model's dense ConvNeXt-T (no MoE)
 # trained with DSO at 2:1:1, b = 0.5 as in the reference implementation.
-# Paper: 49.40 overall mAP.
 _base_ = [
     '../_base_/models/joint_convnext-t_fpn.py',
     '../_base_/datasets/soi_det.py',

@@ -1,5 +1,4 @@
 # DSO ablation: SM3Det without DSO (plain AdamW, one parameter group).
-# Paper: 49.47 overall mAP.
 _base_ = [
     '../_base_/models/sm3det_convnext-t_fpn.py',
     '../_base_/datasets/soi_det.py',

@@ -3,7 +3,6 @@
 # R-CNN heads, trained with DSO on SOI-Det at 2:1:1, 8 GPUs x 4 images,
 # 33,468 iterations (docs/method.md section 5):
 #   bash tools/dist_train.sh configs/sm3det/sm3det_convnext-t_fpn_33k_soi-det.py 8
-# Paper: 50.20 overall mAP (SAR 60.64, DOTA 46.47, DroneVehicle 48.87).
 _base_ = [
     '../_base_/models/sm3det_convnext-t_fpn.py',
     '../_base_/datasets/soi_det.py',
