@@ -38,10 +38,7 @@ class ToyPart(BaseDataset):
 
     def __init__(self, source: str):
         self.source = source
-        super().__init__(
-            pipeline=[self.augment],
-            serialize_data=False,
-            metainfo=dict(source=source))
+        super().__init__(pipeline=[self.augment], serialize_data=False)
 
     def load_data_list(self):
         generator = torch.Generator().manual_seed(ord(self.source))
@@ -118,8 +115,7 @@ class RecordLosses(Hook):
 
 def make_dataset():
     return SeededConcatDataset(
-        datasets=[ToyPart(source) for source in SOURCES],
-        ignore_keys=['source'])
+        datasets=[ToyPart(source) for source in SOURCES])
 
 
 def make_runner(work_dir,

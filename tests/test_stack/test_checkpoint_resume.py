@@ -1,4 +1,5 @@
-"""A Runner saves a checkpoint and resumes from it under torch >= 2.6.
+"""A Runner saves a checkpoint and resumes from it under torch >= 2.6, and
+``ResumableCheckpointHook`` never leaves a half-written one behind.
 
 torch loads with ``weights_only=True`` by default; ``sm3det.compat``
 allow-lists the classes mmengine stores, so resuming works while files with
@@ -9,10 +10,13 @@ import pickle
 
 import pytest
 import torch
+from mmengine.fileio import LocalBackend
 from mmengine.model import BaseModel
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 from torch import nn
 from torch.utils.data import Dataset
+
+from resumable_training import make_runner as make_toy_runner
 
 
 class ToyModel(BaseModel):
@@ -44,12 +48,15 @@ def make_runner(work_dir, **kwargs):
         model=ToyModel(),
         work_dir=work_dir,
         train_dataloader=dict(
-            dataset=ToyDataset(), sampler=dict(type='InfiniteSampler'),
-            batch_size=4, num_workers=0),
+            dataset=ToyDataset(),
+            sampler=dict(type='InfiniteSampler'),
+            batch_size=4,
+            num_workers=0),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         train_cfg=dict(type='IterBasedTrainLoop', max_iters=4),
-        default_hooks=dict(checkpoint=dict(
-            type='CheckpointHook', by_epoch=False, interval=2)),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                            interval=2)),
         default_scope='mmrotate',
         **kwargs)
 
@@ -60,8 +67,8 @@ def test_save_and_resume(tmp_path):
     ckpt = osp.join(tmp_path, 'iter_2.pth')
     assert osp.exists(ckpt)
 
-    resumed = make_runner(str(tmp_path), experiment_name='resumed',
-                          load_from=ckpt, resume=True)
+    resumed = make_runner(
+        str(tmp_path), experiment_name='resumed', load_from=ckpt, resume=True)
     resumed.train()
     assert resumed.iter == 4
     saved = torch.load(ckpt, map_location='cpu')
@@ -73,3 +80,42 @@ def test_untrusted_pickles_are_still_refused(tmp_path):
     torch.save({'obj': pickle.PicklingError('not allow-listed')}, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path)
+
+
+def test_kill_mid_save_leaves_a_loadable_last_checkpoint(
+        tmp_path, monkeypatch):
+    """The second save dies half-way through writing (as a killed process
+    would); keeping one checkpoint, mmengine would already have deleted the
+    first one and last_checkpoint would name a missing file."""
+    put = LocalBackend.put
+    saves = []
+
+    def put_then_die(self, obj, filepath):
+        saves.append(filepath)
+        if len(saves) == 2:
+            put(self, obj[:len(obj) // 2], filepath)
+            raise KeyboardInterrupt('killed while saving')
+        put(self, obj, filepath)
+
+    monkeypatch.setattr(LocalBackend, 'put', put_then_die)
+    runner, _, _ = make_toy_runner(
+        tmp_path, max_iters=4, interval=2, max_keep_ckpts=1)
+    with pytest.raises(KeyboardInterrupt):
+        runner.train()
+    last = find_latest_checkpoint(str(tmp_path))
+    assert last == osp.join(tmp_path, 'iter_2.pth')
+    assert torch.load(last)['meta']['iter'] == 2
+    assert not osp.exists(osp.join(tmp_path, 'iter_4.pth'))
+
+
+def test_resume_from_a_damaged_checkpoint_says_so(tmp_path):
+    make_toy_runner(tmp_path, max_iters=4, interval=2)[0].train()
+    damaged = osp.join(tmp_path, 'iter_4.pth')
+    with open(damaged, 'r+b') as f:
+        f.truncate(1000)
+    runner, _, _ = make_toy_runner(tmp_path / 'resumed', resume_from=damaged)
+    with pytest.raises(RuntimeError) as error:
+        runner.train()
+    message = str(error.value)
+    assert damaged in message and 'truncated' in message
+    assert f'--resume {osp.join(tmp_path, "iter_2.pth")}' in message

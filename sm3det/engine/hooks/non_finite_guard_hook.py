@@ -1,4 +1,5 @@
 """Report the optimizer steps skipped for NaN / inf, stop after too many."""
+import logging
 import math
 from typing import List, Optional
 
@@ -21,6 +22,10 @@ def _image_paths(data_batch) -> List[str]:
         if isinstance(metainfo, dict) and 'img_path' in metainfo:
             paths.append(str(metainfo['img_path']))
     return paths
+
+
+def _format(losses: dict) -> str:
+    return ', '.join(f'{name}={value:.4g}' for name, value in losses.items())
 
 
 @HOOKS.register_module()
@@ -68,7 +73,7 @@ class NonFiniteGuardHook(Hook):
                 'set its type to SkipNonFiniteOptimWrapper or '
                 'SkipNonFiniteAmpOptimWrapper to skip NaN / inf steps',
                 logger='current',
-                level='WARNING')
+                level=logging.WARNING)
 
     def after_train_iter(self,
                          runner,
@@ -88,10 +93,10 @@ class NonFiniteGuardHook(Hook):
             self._window.append(record)
             print_log(
                 f'non-finite loss at iteration {record["iter"]} '
-                f'(rank {runner.rank}): {losses}; images: '
+                f'(rank {runner.rank}): {_format(losses)}; images: '
                 f'{record["images"]}',
                 logger='current',
-                level='WARNING')
+                level=logging.WARNING)
         wrapper = runner.optim_wrapper
         if not isinstance(wrapper, SkipNonFiniteMixin):
             self._window.clear()
@@ -108,16 +113,17 @@ class NonFiniteGuardHook(Hook):
         window = [
             r for rank_window in all_gather_object(window) for r in rank_window
         ]
-        cause = (
-            'non-finite gradients' if not window else 'non-finite losses: ' +
-            '; '.join(f'iteration {r["iter"]} rank {r["rank"]}: {r["losses"]}'
-                      f', images {r["images"]}' for r in window))
+        cause = 'non-finite gradients' if not window else \
+            'non-finite losses: ' + '; '.join(
+                f'iteration {r["iter"]} rank {r["rank"]}: '
+                f'{_format(r["losses"])}, images {r["images"]}'
+                for r in window)
         print_log(
             f'skipped the optimizer step at iteration {runner.iter + 1} '
             f'({wrapper.consecutive_skips} in a row, '
             f'{wrapper.skipped_steps} in all): {cause}',
             logger='current',
-            level='WARNING')
+            level=logging.WARNING)
         if wrapper.consecutive_skips >= self.max_consecutive_skips:
             last = runner.message_hub.get_info('last_ckpt')
             raise RuntimeError(

@@ -1,5 +1,6 @@
 """Checkpoints that are never half-written and resume a run exactly."""
 import glob
+import logging
 import os
 import os.path as osp
 import re
@@ -125,14 +126,14 @@ class ResumableCheckpointHook(CheckpointHook):
                 'ResumableCheckpointHook, or by save_best): a resumed run '
                 'continues with fresh random numbers',
                 logger='current',
-                level='WARNING')
+                level=logging.WARNING)
         elif len(states) != runner.world_size:
             print_log(
                 f'the checkpoint holds the random state of {len(states)} '
                 f'processes, this run has {runner.world_size}: it continues '
                 'with fresh random numbers',
                 logger='current',
-                level='WARNING')
+                level=logging.WARNING)
         else:
             self._resumed_state = dict(
                 iter=checkpoint['meta']['iter'], state=states[runner.rank])
