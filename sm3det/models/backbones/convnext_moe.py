@@ -63,7 +63,9 @@ class LayerNorm2d(nn.LayerNorm):
         x = x.permute(0, 2, 3, 1)
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias,
                          self.eps)
-        return x.permute(0, 3, 1, 2)
+        # Contiguous NCHW, as mmpretrain's: convs keep a permuted layout to
+        # the FPN, and mmcv's DeformConv2d (S2A-Net's AlignConv) refuses it.
+        return x.permute(0, 3, 1, 2).contiguous()
 
 
 @MODELS.register_module()
