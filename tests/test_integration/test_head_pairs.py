@@ -11,6 +11,8 @@ import math
 import os.path as osp
 
 import pytest
+import torch
+from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -90,6 +92,23 @@ def one_iteration_cfg(path: str, data_root: str, work_dir: str) -> Config:
     return cfg
 
 
+def one_dataset_batch(dataset_name: str, size: int = 64) -> dict:
+    """Two test images of one dataset, as a test dataloader gives them."""
+    meta = dict(
+        dataset_name=dataset_name,
+        img_shape=(size, size),
+        ori_shape=(size, size),
+        scale_factor=(1.0, 1.0))
+    return dict(
+        inputs=[
+            torch.randint(0, 255, (3, size, size), dtype=torch.uint8)
+            for _ in range(2)
+        ],
+        data_samples=[
+            DetDataSample(metainfo=dict(meta, img_id=i)) for i in range(2)
+        ])
+
+
 @pytest.mark.parametrize('sar,obb', PAIRS, ids=['-'.join(p) for p in PAIRS])
 def test_pair_trains_one_iteration_with_derived_dso_groups(
         sar, obb, mini_root, tmp_path):
@@ -127,3 +146,10 @@ def test_pair_trains_one_iteration_with_derived_dso_groups(
     assert sorted(sum(groups.values(), [])) == sorted(losses)
     for name, keys in groups.items():
         assert keys and all(k.startswith(expected[name] + '.') for k in keys)
+
+    model = runner.model.eval()
+    with torch.no_grad():
+        for task, box_dim in zip(PARTS, (4, 5, 5)):
+            for sample in model.test_step(one_dataset_batch(task)):
+                bboxes = sample.pred_instances.bboxes
+                assert getattr(bboxes, 'tensor', bboxes).shape[-1] == box_dim
