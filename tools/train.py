@@ -56,16 +56,20 @@ def main():
                           args.work_dir)
 
     if args.amp:
+        # an fp32 wrapper -> its AMP twin (SM3Det's skips non-finite steps)
+        amp_types = dict(
+            OptimWrapper='AmpOptimWrapper',
+            SkipNonFiniteOptimWrapper='SkipNonFiniteAmpOptimWrapper')
         optim_wrapper = cfg.optim_wrapper.type
-        if optim_wrapper == 'AmpOptimWrapper':
+        if optim_wrapper in amp_types.values():
             print_log(
                 'AMP training is already enabled in the config.',
                 logger='current')
         else:
-            assert optim_wrapper == 'OptimWrapper', (
+            assert optim_wrapper in amp_types, (
                 '`--amp` is only supported with optim_wrapper type '
-                f'`OptimWrapper`, but got `{optim_wrapper}`.')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+                f'{" or ".join(amp_types)}, but got `{optim_wrapper}`.')
+            cfg.optim_wrapper.type = amp_types[optim_wrapper]
             cfg.optim_wrapper.loss_scale = 'dynamic'
 
     if args.resume == 'auto':

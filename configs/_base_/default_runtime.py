@@ -7,8 +7,14 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # mmengine's CheckpointHook, plus: atomic files, every rank's random state
+    # (exact resume), a damaged file to resume from named (docs: README).
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=2789, max_keep_ckpts=3),
+        type='ResumableCheckpointHook', by_epoch=False, interval=2789,
+        max_keep_ckpts=3),
+    # Logs NaN / inf losses with their images; the optim wrapper skips such
+    # steps; stops after 10 skipped in a row.
+    non_finite=dict(type='NonFiniteGuardHook', max_consecutive_skips=10),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='mmdet.DetVisualizationHook'))
 

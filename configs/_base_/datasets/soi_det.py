@@ -4,7 +4,8 @@
 #   dota          DOTA-v1.0 800x800 patches (overlap 400), optical, oriented boxes (le90)
 #   dronevehicle  DroneVehicle infrared (border cropped), oriented boxes (le90)
 # Every batch holds 2 SAR : 1 DOTA : 1 DroneVehicle images (mmdet's
-# MultiSourceSampler, iteration based: use IterBasedTrainLoop). Every sample
+# MultiSourceSampler, iteration based: use IterBasedTrainLoop; SM3Det's
+# resumable versions of both, seeded per draw). Every sample
 # carries its part's tag in metainfo['dataset_name']. Layout: data/README.md.
 data_root = 'data/soi_det/'
 image_size = 800
@@ -97,9 +98,10 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     # batch_size images per batch, split by source_ratio (rank-aware, seeded).
-    sampler=dict(type='mmdet.MultiSourceSampler', batch_size=4, source_ratio=[2, 1, 1]),
+    # mmdet's MultiSourceSampler that resumes at a position, each draw seeded.
+    sampler=dict(type='ResumableMultiSourceSampler', batch_size=4, source_ratio=[2, 1, 1]),
     batch_sampler=None,  # an aspect-ratio batch sampler would break the ratio
-    dataset=dict(type='ConcatDataset', ignore_keys=parts_differ_in,
+    dataset=dict(type='SeededConcatDataset', ignore_keys=parts_differ_in,
                  datasets=[sar_train, dota_train, dronevehicle_train]))
 val_dataloader = dict(
     batch_size=1,

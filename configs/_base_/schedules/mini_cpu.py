@@ -14,7 +14,7 @@ param_scheduler = [
 ]
 optim_wrapper = dict(
     _delete_=True,
-    type='OptimWrapper',
+    type='SkipNonFiniteOptimWrapper',  # OptimWrapper, skipping NaN / inf
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999),
                    weight_decay=0.05),
     clip_grad=dict(max_norm=35, norm_type=2))

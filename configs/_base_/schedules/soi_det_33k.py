@@ -5,8 +5,10 @@
 max_iters = 33468
 val_interval = 2789
 
+# IterBasedTrainLoop that resumes at iteration N without reading N batches.
 train_cfg = dict(
-    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
+    type='ResumableIterBasedTrainLoop', max_iters=max_iters,
+    val_interval=val_interval)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
@@ -17,8 +19,9 @@ param_scheduler = [
          milestones=[22312, 30679], gamma=0.1)
 ]
 
+# AmpOptimWrapper that skips (and counts) a step whose loss is NaN / inf.
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    type='SkipNonFiniteAmpOptimWrapper',
     loss_scale='dynamic',
     optimizer=dict(
         type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
