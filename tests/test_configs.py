@@ -3,11 +3,13 @@
 The models are built on PyTorch's meta device: shapes and parameter counts
 are real, no weights are allocated, so even ConvNeXt-L builds in a moment.
 Where a config is one of the paper's, its parameter count must match the
-published one (configs/metafile.yml) within 1%.
+published one (configs/metafile.yml) within 1%; where configs/README.md
+lists a count of its own (the head pairs), the count must be that one.
 """
 import ast
 import glob
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -18,13 +20,27 @@ from sm3det.models.layers import moe_layers
 from tool_loader import REPO_ROOT, load_tool
 
 CONFIGS = sorted(
-    osp.relpath(path, REPO_ROOT)
-    for path in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'),
-                          recursive=True)
+    osp.relpath(path, REPO_ROOT) for path in glob.glob(
+        osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in osp.relpath(path, REPO_ROOT).split(osp.sep))
 
-
 model_complexity = load_tool('tools/analysis_tools/model_complexity.py')
+
+
+def readme_counts() -> dict:
+    """Parameters (M, as printed) of configs/README.md's head-pair table:
+    config name -> '206.04'."""
+    with open(osp.join(REPO_ROOT, 'configs', 'README.md')) as f:
+        rows = re.findall(
+            r'\(`(\w+-\w+)`\) \| ([\d.]+) \| [\d.-]+ \| ([\d.]+) \|', f.read())
+    return {
+        f'{kind}-{pair}_convnext-t_fpn_33k_soi-det': count
+        for pair, sm3det_count, joint_count in rows
+        for kind, count in (('sm3det', sm3det_count), ('joint', joint_count))
+    }
+
+
+README_COUNTS = readme_counts()
 
 
 def build_on_meta(model_cfg) -> torch.nn.Module:
@@ -39,6 +55,8 @@ def num_params(model: torch.nn.Module) -> int:
 def test_configs_found():
     assert len(CONFIGS) > 40
     assert 'configs/sm3det/sm3det_convnext-t_fpn_33k_soi-det.py' in CONFIGS
+    names = {model_complexity.config_name(path) for path in CONFIGS}
+    assert len(README_COUNTS) == 14 and set(README_COUNTS) <= names
 
 
 @pytest.mark.parametrize('path', CONFIGS)
@@ -48,8 +66,10 @@ def test_config_builds(path):
     paper = model_complexity.PAPER_MODELS.get(
         model_complexity.config_name(path))
     if paper is not None and paper.params is not None:
-        assert num_params(model) / 1e6 == pytest.approx(paper.params,
-                                                         rel=0.01)
+        assert num_params(model) / 1e6 == pytest.approx(paper.params, rel=0.01)
+    counted = README_COUNTS.get(model_complexity.config_name(path))
+    if counted is not None:
+        assert f'{num_params(model) / 1e6:.2f}' == counted
 
 
 def test_every_paper_config_exists():
@@ -59,13 +79,17 @@ def test_every_paper_config_exists():
         assert set(members) <= names
 
 
-@pytest.mark.parametrize('members', list(model_complexity.PAPER_GROUPS),
-                         ids=model_complexity.group_name)
+@pytest.mark.parametrize(
+    'members',
+    list(model_complexity.PAPER_GROUPS),
+    ids=model_complexity.group_name)
 def test_separate_models_add_up_to_the_paper(members):
     total = sum(
-        num_params(build_on_meta(Config.fromfile(osp.join(
-            REPO_ROOT, 'configs', 'single', name + '.py')).model))
-        for name in members)
+        num_params(
+            build_on_meta(
+                Config.fromfile(
+                    osp.join(REPO_ROOT, 'configs', 'single', name +
+                             '.py')).model)) for name in members)
     # 1.5%: the paper's ConvNeXt-B total (309M) is 1.1% above what the
     # same three models count (305.7M); T, S and L agree within 0.6%.
     assert total / 1e6 == pytest.approx(
@@ -80,9 +104,9 @@ def test_separate_models_add_up_to_the_paper(members):
 def test_larger_backbones(size, arch, channels):
     """S/B/L: backbone, FPN inputs, checkpoint, and the MoE placement rule
     (even blocks of stages 2-4: blocks 0..26 of the 27 in stage 3)."""
-    cfg = Config.fromfile(osp.join(
-        REPO_ROOT, 'configs/sm3det',
-        f'sm3det_convnext-{size}_fpn_33k_soi-det.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs/sm3det',
+                 f'sm3det_convnext-{size}_fpn_33k_soi-det.py'))
     assert cfg.model.neck.in_channels == channels
     assert f'convnext-{arch}_' in cfg.model.backbone.init_cfg.checkpoint
     backbone = build_on_meta(cfg.model.backbone)
@@ -93,30 +117,33 @@ def test_larger_backbones(size, arch, channels):
     for name in ('gfl_convnext-{}_fpn_33k_sardet',
                  'oriented-rcnn_convnext-{}_fpn_33k_dota'):
         single = Config.fromfile(
-            osp.join(REPO_ROOT, 'configs/single', name.format(size) + '.py'))
+            osp.join(REPO_ROOT, 'configs/single',
+                     name.format(size) + '.py'))
         assert single.model.backbone.arch == arch
         assert single.model.backbone.moe_blocks == []  # dense
         assert single.model.neck.in_channels == channels
 
 
 def test_moe_ablations_change_only_the_moe():
-    base = Config.fromfile(osp.join(
-        REPO_ROOT, 'configs/sm3det/sm3det_convnext-t_fpn_33k_soi-det.py'))
+    base = Config.fromfile(
+        osp.join(REPO_ROOT,
+                 'configs/sm3det/sm3det_convnext-t_fpn_33k_soi-det.py'))
     expected = {
-        'sm3det-moe-stages3-4-2experts': ([[], [], [0, 2, 4, 6, 8], [0, 2]],
-                                          2, 2, 'grid'),
-        'sm3det-moe-stages3-4-top3': ([[], [], [0, 2, 4, 6, 8], [0, 2]], 8, 3,
-                                      'grid'),
+        'sm3det-moe-stages3-4-2experts': ([[], [], [0, 2, 4, 6, 8],
+                                           [0, 2]], 2, 2, 'grid'),
+        'sm3det-moe-stages3-4-top3': ([[], [], [0, 2, 4, 6, 8],
+                                       [0, 2]], 8, 3, 'grid'),
         'sm3det-moe-stage4': ([[], [], [], [0, 2]], 8, 2, 'grid'),
-        'sm3det-moe-all-blocks': ([[0, 1, 2], [0, 1, 2], list(range(9)),
-                                   [0, 1, 2]], 8, 2, 'grid'),
-        'sm3det-moe-image-routing': ([[], [0, 2], [0, 2, 4, 6, 8], [0, 2]],
-                                     8, 2, 'image'),
+        'sm3det-moe-all-blocks': ([[0, 1, 2], [0, 1, 2],
+                                   list(range(9)), [0, 1, 2]], 8, 2, 'grid'),
+        'sm3det-moe-image-routing': ([[], [0, 2], [0, 2, 4, 6, 8],
+                                      [0, 2]], 8, 2, 'image'),
     }
     for prefix, (blocks, experts, top_k, routing) in expected.items():
-        cfg = Config.fromfile(osp.join(
-            REPO_ROOT, f'configs/ablations/{prefix}_convnext-t_fpn_33k_'
-            'soi-det.py'))
+        cfg = Config.fromfile(
+            osp.join(
+                REPO_ROOT, f'configs/ablations/{prefix}_convnext-t_fpn_33k_'
+                'soi-det.py'))
         backbone = build_on_meta(cfg.model.backbone)
         assert backbone.moe_blocks == blocks
         layers = list(moe_layers(backbone).values())
@@ -141,8 +168,7 @@ def base_chain(path: str) -> set:
                     getattr(t, 'id', None) == '_base_' for t in node.targets):
                 bases = ast.literal_eval(node.value)
                 for base in [bases] if isinstance(bases, str) else bases:
-                    base = osp.normpath(
-                        osp.join(osp.dirname(current), base))
+                    base = osp.normpath(osp.join(osp.dirname(current), base))
                     chain.add(osp.relpath(base, REPO_ROOT))
                     todo.append(base)
     return chain
@@ -150,7 +176,6 @@ def base_chain(path: str) -> set:
 
 METHOD_PARTS = ('configs/sm3det/', 'configs/_base_/models/sm3det_',
                 'configs/_base_/dso.py')
-
 
 BASELINES = [
     c for c in CONFIGS
