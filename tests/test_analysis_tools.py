@@ -152,16 +152,25 @@ def test_model_complexity_counts_the_mini_config():
     assert counts['flops'] > 0
 
 
-@pytest.mark.parametrize('amp', [False, True])
-def test_benchmark_moe_prints_one_ratio_per_layer_shape(amp, monkeypatch,
-                                                        capsys):
-    monkeypatch.setattr(benchmark_moe, 'LAYER_SHAPES',
-                        {'tiny': (1, 4, 4, 16), 'tinier': (1, 2, 2, 8)})
-    argv = ['benchmark_moe.py', '--repeats', '1', '--skip-backbone']
-    monkeypatch.setattr(sys, 'argv', argv + ['--amp'] * amp)
-    benchmark_moe.main()
+@pytest.mark.parametrize('precision', ['fp32', 'bf16'])
+def test_benchmark_moe_prints_ratios_and_op_counts(precision, monkeypatch,
+                                                   capsys):
+    monkeypatch.setattr(benchmark_moe, 'LAYER_SHAPES', {
+        'tiny': (1, 4, 4, 16),
+        'tinier': (1, 2, 2, 8)
+    })
+    benchmark_moe.main(['--repeats', '1', '--skip-backbone', '--precisions',
+                        precision, '--backends', 'auto', 'loop'])
     lines = capsys.readouterr().out.splitlines()
-    assert ('fp16 autocast' if amp else 'fp32') in lines[0]
-    assert [line.split()[1] for line in lines[1:]] == ['tiny', 'tinier']
-    assert all(' ratio ' in line and line.endswith('(median of 1)')
+    assert f', {precision}, ' in lines[0]
+    titles = [line for line in lines[1:] if line.startswith('layer ')]
+    assert [t.split()[1] for t in titles] == ['tiny', 'tinier']
+    models = [line.split()[0] for line in lines[1:] if line.startswith(' ')]
+    assert models == ['dense', 'new', 'new', 'old'] * 2
+    rows = [line for line in lines[1:] if line.startswith(' ')]
+    assert all('x dense' in row and row.endswith(' non-view)')
+               for row in rows)
+    # The stacked layer needs fewer operations than the per-expert loop.
+    ops = [int(row.split()[-5]) for row in rows]
+    assert ops[1] < ops[3]
                for line in lines[1:])

@@ -187,7 +187,7 @@ def test_pretrained_moe_equals_dense(tmp_path, key_format):
         init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     moe.init_weights()
     first_moe = moe.stages[1][0].mlp
-    assert torch.equal(first_moe.experts[3].fc1.weight,
+    assert torch.equal(first_moe.experts.fc1.weight[3],
                        dense.stages[1][0].mlp.fc1.weight)
 
     with pytest.raises(ValueError, match='prefix'):
@@ -329,3 +329,24 @@ def test_flops_count_active_experts_only():
     extra = sum(t * (8 * c * c + c * (c // 2) + (c // 2) * 4)
                 for t, c in tokens_and_channels)
     assert moe['flops'] - dense['flops'] == extra
+
+
+def test_paramwise_rules_match_the_stacked_expert_parameters():
+    """mmengine's paramwise options (which the DSO constructor keeps) see
+    the stacked experts as before: ``custom_keys`` by name, bias rules by
+    the parameter name ``bias``."""
+    from mmengine.optim import DefaultOptimWrapperConstructor
+    model = ConvNeXtMoE('mini', moe_cfg=dict(num_experts=4, top_k=2))
+    constructor = DefaultOptimWrapperConstructor(
+        dict(type='OptimWrapper', optimizer=dict(
+            type='AdamW', lr=1e-3, weight_decay=0.05)),
+        dict(bias_decay_mult=0., custom_keys={'router': dict(lr_mult=0.5)}))
+    groups = constructor(model).optimizer.param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    settings = {names[id(p)]: (g['lr'], g['weight_decay'])
+                for g in groups for p in g['params']}
+    prefix = 'stages.2.0.mlp.'
+    assert settings[prefix + 'experts.fc1.weight'] == (1e-3, 0.05)
+    assert settings[prefix + 'experts.fc2.bias'] == (1e-3, 0.)
+    assert settings[prefix + 'router.proj.weight'] == (5e-4, 0.05)
+    assert len(settings) == len(list(model.parameters()))

@@ -1,11 +1,13 @@
 """GridMoE and its routers: routing, gates, balance loss, gradients, dtypes,
 checkpoint expansion, expert pruning and the MoE-generic helpers."""
 import copy
+import math
 import os.path as osp
 import re
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import sm3det  # noqa: F401  (before mmrotate)
 from mmrotate.registry import MODELS
@@ -64,35 +66,52 @@ def test_cosine_router_picks_most_similar_expert():
     assert moe.last_expert_map.view(-1).tolist() == [0, 2]
 
 
+def expert_module(moe, index):
+    """Expert ``index`` of a ConvNeXtMLP GridMoE as a stand-alone module."""
+    mlp = MODELS.build(dict(type='ConvNeXtMLP',
+                            in_channels=moe.experts.fc1.in_features,
+                            mlp_ratio=moe.experts.fc1.out_features /
+                            moe.experts.fc1.in_features))
+    mlp.load_state_dict({k: v[index] for k, v in
+                         moe.experts.state_dict().items()})
+    return mlp
+
+
 @pytest.mark.parametrize('routing', ['grid', 'image'])
 def test_identical_experts_give_the_expert_output(routing):
     """Gates of a token sum to 1: mixing identical experts changes nothing,
     in eval and with noisy gating in training."""
     torch.manual_seed(0)
     moe = build_moe(routing=routing)
-    for expert in moe.experts[1:]:
-        expert.load_state_dict(moe.experts[0].state_dict())
+    with torch.no_grad():
+        for param in moe.experts.parameters():
+            param[1:] = param[0]
     x = torch.randn(2, 5, 6, 8)
-    expected = moe.experts[0](x)
+    expected = expert_module(moe, 0)(x)
     for train in (False, True):
         moe.train(train)
         torch.testing.assert_close(moe(x), expected)
 
 
-def test_each_expert_computes_only_its_tokens():
+def test_each_expert_computes_only_its_tokens(monkeypatch):
     torch.manual_seed(0)
     moe = build_moe(num_experts=4, top_k=2).eval()
     seen = []
-    for expert in moe.experts:
-        expert.register_forward_hook(
-            lambda m, args, out: seen.append(args[0].shape[0]))
+    grouped_mm = torch.nn.functional.grouped_mm
+
+    def spy(x, weight, offs):
+        seen.append((x.shape[0], offs.tolist()))
+        return grouped_mm(x, weight, offs=offs)
+
+    monkeypatch.setattr(torch.nn.functional, 'grouped_mm', spy)
     moe.record_routing(expert_counts=True)
     moe(torch.randn(3, 4, 5, 8))
-    assert sum(seen) == 3 * 4 * 5 * 2
     counts = moe.last_expert_counts
     assert counts.shape == (3, 4)
     assert counts.sum(dim=1).tolist() == [4 * 5 * 2] * 3
-    assert sorted(seen) == sorted(c for c in counts.sum(0).tolist() if c)
+    # fc1 and fc2: each one grouped GEMM over exactly the routed slots.
+    ends = counts.sum(0).cumsum(0).tolist()
+    assert seen == [(3 * 4 * 5 * 2, ends)] * 2
 
 
 def test_slot_permutations_have_exact_gradients():
@@ -149,9 +168,9 @@ def test_gradients_reach_chosen_experts_router_and_noise():
     (moe(x).square().mean() + moe.last_balance_loss).backward()
     used = moe.last_expert_counts.sum(dim=0) > 0
     assert used.sum() >= 2
-    for expert, is_used in zip(moe.experts, used.tolist()):
+    for expert, is_used in enumerate(used.tolist()):
         if is_used:
-            assert expert.fc1.weight.grad.abs().sum() > 0
+            assert moe.experts.fc1.weight.grad[expert].abs().sum() > 0
     for param in (moe.router.proj.weight, moe.router.expert_embeddings,
                   moe.router.log_scale, moe.noise_proj.weight):
         assert param.grad is not None and param.grad.abs().sum() > 0
@@ -167,9 +186,9 @@ def test_expert_without_tokens_still_joins_backward():
     x[..., 0], x[..., 1] = 2., 1.  # every token: experts 0 and 1
     moe(x).sum().backward()
     assert moe.last_expert_counts.sum(0).tolist() == [18, 18, 0, 0]
-    for expert in moe.experts[2:]:
-        for param in expert.parameters():
-            assert param.grad is not None and param.grad.abs().sum() == 0
+    for param in moe.experts.parameters():  # one tensor for all experts
+        assert param.grad is not None and param.grad[2:].abs().sum() == 0
+        assert param.grad[:2].abs().sum() > 0
 
 
 def test_image_level_routing_routes_an_image_alike():
@@ -224,7 +243,13 @@ def test_bad_configs_are_refused():
     moe = MODELS.build(
         dict(type='GridMoE', in_channels=8,
              expert_cfg=dict(type='ConvNeXtMLP', in_channels=8)))
-    assert len(moe.experts) == 8 and moe.top_k == 2
+    assert moe.num_experts == 8 and moe.top_k == 2
+    assert moe.experts.fc1.weight.shape == (8, 32, 8)
+    with pytest.raises(ValueError, match='expert_backend'):
+        build_moe(expert_backend='cuda')
+    with pytest.raises(TypeError, match='cannot stack'):
+        GridMoE(in_channels=8, expert_cfg=dict(type='DomainAttentionAdapter',
+                                               channels=8))
 
 
 # ------------------------------------------------- MoE-generic bookkeeping
@@ -384,3 +409,239 @@ def test_sm3det_adds_the_balance_loss_of_any_moe_backbone():
     losses = model(**data, mode='loss')
     assert torch.equal(losses['loss_moe_balance'],
                        model.backbone.moe.last_balance_loss)
+
+
+# ------------------------------------------- stacked experts vs. the old loop
+class OldGridMoE(GridMoE):
+    """The layer before the stacked rewrite, for the comparisons: one module
+    per expert (``experts.<e>.*``), ``bincount``, a host read of the counts,
+    a Python loop over the experts, and the gate and balance-loss arithmetic
+    of that version. Only the parameters (router, noise projection) and
+    configuration come from GridMoE."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._load_hook.remove()  # keeps the per-expert keys
+        self.experts = torch.nn.ModuleList(
+            MODELS.build(kwargs['expert_cfg'])
+            for _ in range(self.num_experts))
+
+    def _router_logits(self, tokens):
+        router = self.router
+        if not isinstance(router, CosineRouter):
+            return router(tokens)
+        projected = F.normalize(router.proj(tokens), dim=-1)
+        embeddings = F.normalize(router.expert_embeddings, dim=0)
+        scale = router.log_scale.clamp(max=router.max_log_scale).exp()
+        return projected @ embeddings * scale
+
+    def _gate(self, router_inputs):
+        with torch.autocast(router_inputs.device.type, enabled=False):
+            tokens = router_inputs.float()
+            clean = self._router_logits(tokens)
+            logits = dict(clean=clean, noisy=clean, noise_std=None)
+            if self.noisy_gating and self.training:
+                noise_std = F.softplus(
+                    self.noise_proj(tokens)) + self.noise_epsilon
+                logits.update(
+                    noisy=clean + torch.randn_like(clean) * noise_std,
+                    noise_std=noise_std)
+            num_ranked = min(self.top_k + 1, self.num_experts)
+            ranked, ranked_index = logits['noisy'].topk(num_ranked, dim=1)
+            logits['ranked'] = ranked
+            gates = ranked[:, :self.top_k].softmax(dim=1)
+        return gates, ranked_index[:, :self.top_k], logits
+
+    def _run_experts(self, units, gates, expert_index):
+        tokens_per_expert = torch.bincount(expert_index.flatten(),
+                                           minlength=self.num_experts)
+        num_units, top_k = expert_index.shape
+        slot_order = expert_index.flatten().argsort(stable=True)
+        inverse_order = torch.empty_like(slot_order)
+        inverse_order[slot_order] = torch.arange(slot_order.numel())
+        counts = tokens_per_expert.tolist()
+        expert_inputs = DispatchToSlots.apply(units, slot_order,
+                                              inverse_order, top_k)
+        outputs, idle_experts = [], []
+        for expert, expert_input, count in zip(
+                self.experts, expert_inputs.split(counts), counts):
+            if count:
+                outputs.append(expert(expert_input))
+            else:
+                idle_experts.append(expert)
+        slot_outputs = UnsortSlots.apply(torch.cat(outputs), slot_order,
+                                         inverse_order)
+        slot_outputs = slot_outputs.unflatten(0, (num_units, top_k))
+        gates = gates.to(slot_outputs.dtype).view(
+            num_units, top_k, *[1] * (slot_outputs.dim() - 2))
+        mixed = (slot_outputs * gates).sum(dim=1)
+        for expert in idle_experts:
+            mixed = mixed + sum(p.sum() for p in expert.parameters()) * 0.
+        return mixed, tokens_per_expert
+
+    def _balance_loss(self, gates, expert_index, tokens_per_expert, logits):
+
+        def cv_squared(values):
+            if values.numel() <= 1:
+                return values.new_zeros(())
+            return values.var() / (values.mean()**2 + 1e-10)
+
+        def cdf(z):
+            return 0.5 * (1 + torch.erf(z / math.sqrt(2)))
+
+        dense_gates = torch.zeros(
+            gates.shape[0], self.num_experts,
+            device=gates.device).scatter(1, expert_index, gates)
+        importance = dense_gates.sum(dim=0)
+        if logits['noise_std'] is not None and self.top_k < self.num_experts:
+            clean, noisy, std = (logits['clean'], logits['noisy'],
+                                 logits['noise_std'])
+            ranked, k = logits['ranked'], self.top_k
+            threshold_if_in = ranked[:, k:k + 1]
+            threshold_if_out = ranked[:, k - 1:k]
+            is_in = noisy > threshold_if_in
+            load = torch.where(is_in, cdf((clean - threshold_if_in) / std),
+                               cdf((clean - threshold_if_out) / std)).sum(0)
+        else:
+            load = tokens_per_expert.float()
+        return self.balance_loss_weight * (
+            cv_squared(importance) + cv_squared(load))
+
+
+MLP_EXPERT = dict(type='ConvNeXtMLP', in_channels=8, mlp_ratio=2)
+CONV_EXPERT = dict(type='PointwiseConv', in_channels=8, out_channels=12)
+
+
+def old_and_new(expert_cfg=MLP_EXPERT, backend='auto', **kwargs):
+    """An old-layout layer with random O(1) weights (trained-looking noise
+    projection too) and the new layer loaded from its state dict, strict."""
+    torch.manual_seed(0)
+    old = OldGridMoE(in_channels=8, expert_cfg=expert_cfg, **kwargs)
+    with torch.no_grad():
+        for param in old.parameters():
+            param.normal_(0, 0.5)
+    new = GridMoE(in_channels=8, expert_cfg=expert_cfg,
+                  expert_backend=backend, **kwargs)
+    new.load_state_dict(old.state_dict(), strict=True)
+    return old, new
+
+
+def run_step(moe, x, train, seed=1):
+    """Forward + backward with fixed gating noise; returns output, loss,
+    input gradient and parameter gradients (experts stacked)."""
+    moe.train(train)
+    moe.zero_grad()
+    x = x.clone().requires_grad_()
+    torch.manual_seed(seed)
+    out = moe(x)
+    loss = out.square().mean()
+    if train:
+        loss = loss + moe.last_balance_loss
+    loss.backward()
+    grads = {}
+    for name, param in moe.named_parameters():
+        grads[re.sub(r'^experts\.\d+\.', 'experts.', name)] = grads.get(
+            re.sub(r'^experts\.\d+\.', 'experts.', name), []) + [param.grad]
+    grads = {k: torch.stack(v) if k.startswith('experts.') and
+             isinstance(moe, OldGridMoE) else v[0] for k, v in grads.items()}
+    return out, moe.last_balance_loss, x.grad, grads
+
+
+@pytest.mark.parametrize('routing', ['grid', 'image'])
+@pytest.mark.parametrize('top_k', [1, 2, 3])
+@pytest.mark.parametrize('backend', ['grouped_mm', 'loop'])
+@pytest.mark.parametrize('noisy_gating', [True, False])
+def test_new_layer_computes_what_the_old_one_did(routing, top_k, backend,
+                                                 noisy_gating):
+    old, new = old_and_new(num_experts=6, top_k=top_k, routing=routing,
+                           backend=backend, noisy_gating=noisy_gating)
+    x = torch.randn(3, 4, 5, 8)
+    for train in (True, False):
+        expected, got = run_step(old, x, train), run_step(new, x, train)
+        for a, b in zip(expected[:3], got[:3]):
+            if a is None:
+                assert b is None
+            else:
+                torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+        assert expected[3].keys() == got[3].keys()
+        for name, grad in expected[3].items():
+            torch.testing.assert_close(got[3][name], grad, rtol=1e-5,
+                                       atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize('backend', ['grouped_mm', 'loop'])
+def test_experts_without_tokens_and_single_conv_experts(backend):
+    """Two tokens, top-1 of 8 experts: at least six experts get nothing."""
+    for expert_cfg in (MLP_EXPERT, CONV_EXPERT):
+        old, new = old_and_new(expert_cfg, backend, num_experts=8, top_k=1)
+        x = torch.randn(1, 1, 2, 8)
+        expected, got = run_step(old, x, True), run_step(new, x, True)
+        torch.testing.assert_close(got[0], expected[0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(got[2], expected[2], rtol=1e-5, atol=1e-5)
+        for name, grad in expected[3].items():
+            torch.testing.assert_close(got[3][name], grad, rtol=1e-5,
+                                       atol=1e-5, msg=name)
+    # 12 fp32 outputs are 48 bytes: grouped_mm fits; 6 (24 bytes) does not.
+    odd = GridMoE(in_channels=8, num_experts=4, expert_cfg=dict(
+        CONV_EXPERT, out_channels=6), expert_backend=backend)
+    assert odd(torch.randn(1, 2, 2, 8)).shape == (1, 2, 2, 6)
+
+
+def test_old_layout_checkpoint_loads_with_strict_and_gives_same_outputs():
+    for expert_cfg in (MLP_EXPERT, CONV_EXPERT):
+        old, new = old_and_new(expert_cfg, num_experts=4, top_k=2)
+        assert any(re.match(r'experts\.3\.', k) for k in old.state_dict())
+        assert not any(re.match(r'experts\.\d', k) for k in new.state_dict())
+        x = torch.randn(2, 3, 3, 8)
+        old.eval(), new.eval()
+        assert torch.equal(new(x), old(x)) or torch.allclose(
+            new(x), old(x), rtol=1e-6, atol=1e-6)
+    # A checkpoint of other experts than the layer has: a clear error.
+    state = old.state_dict()
+    state.pop('experts.3.weight')
+    with pytest.raises(RuntimeError, match=r"'weight' for experts \[0, 1, 2"):
+        new.load_state_dict(state)
+
+
+def test_dense_expansion_and_pruning_with_stacked_storage():
+    torch.manual_seed(0)
+    moe = build_moe(num_experts=4)
+    dense = MODELS.build(dict(MLP_EXPERT, mlp_ratio=2))
+    moe.load_state_dict(dict(dense.state_dict(), **{
+        k: v for k, v in moe.state_dict().items() if 'experts' not in k}),
+        strict=True)
+    assert moe.experts.fc1.weight.shape == (4, 16, 8)
+    assert moe.experts.fc1.weight.stride()[0] != 0  # a real copy
+    for expert in range(4):
+        assert torch.equal(moe.experts.fc2.weight[expert], dense.fc2.weight)
+    moe.keep_experts([3, 0])
+    assert moe.experts.fc1.weight.shape == (2, 16, 8)
+    assert moe.experts.fc1.bias.shape == (2, 16)
+
+
+@pytest.mark.parametrize('routing', ['grid', 'image'])
+def test_bf16_grouped_path_compiles_without_graph_breaks(routing):
+    """fullgraph=True fails on any graph break (a host sync, .tolist(),
+    data-dependent Python); dynamo's eager backend checks exactly that
+    without a C++ build."""
+    if not hasattr(torch, 'compile'):
+        pytest.skip('this torch has no torch.compile')
+    torch.manual_seed(0)
+    moe = build_moe(channels=16, num_experts=4, routing=routing,
+                    expert_backend='grouped_mm').train()
+    x = torch.randn(2, 4, 4, 16)
+
+    def step(x):
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out = moe(x)
+        return out.float().square().mean() + moe.last_balance_loss
+
+    torch.manual_seed(1)
+    expected = step(x)
+    torch._dynamo.reset()
+    compiled = torch.compile(step, fullgraph=True, backend='eager')
+    torch.manual_seed(1)
+    loss = compiled(x)
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert moe.experts.fc1.weight.grad.abs().sum() > 0

@@ -1,45 +1,113 @@
-"""Forward+backward time of the grid-level MoE relative to the dense MLP.
+"""Forward+backward time, operation count and memory of the grid-level MoE.
 
-Measures, in one run and interleaved (dense, MoE, dense, MoE, ...) so that
-a noisy shared machine affects both alike, the median time of
-``forward + backward`` of
+Measures, in one run and interleaved (dense, old, new, dense, old, new, ...)
+so that a noisy shared machine affects all alike, the median time of
+``forward + backward`` (loss = mean of the outputs + the balance loss) of
 
-1. one GridMoE layer (8 ConvNeXt-MLP experts, top-2, cosine router, noisy
+1. one MoE layer (8 ConvNeXt-MLP experts, top-2, cosine router, noisy
    gating, training mode) against the dense ConvNeXt MLP, at the SOI-Det
-   stage-3 shape (4 images x 50 x 50 tokens, C = 384) and a smaller shape;
+   stage-3 shape (4 images x 50 x 50 tokens, C = 384) and the stage-4 shape
+   (4 x 25 x 25, C = 768);
 2. the whole ConvNeXt-T backbone with SM3Det's nine MoE blocks against the
-   dense ConvNeXt-T, one 800 x 800 image.
+   dense ConvNeXt-T, at 1 and 4 images of 800 x 800,
 
-Top-2 routing computes every token twice, so 2.0x is the ideal ratio for the
-layer; the rest is routing and dispatch.
+for the old layer (one module per expert, a host read of the per-expert
+counts and a Python loop over the experts: the reference implementation kept
+in ``tests/test_models/test_grid_moe.py``), the new layer (stacked experts;
+``--backends`` chooses which expert backends of it: ``auto``,
+``grouped_mm``, ``loop``) and the dense MLP. Top-2 routing computes every
+token twice, so 2.0x dense is the ideal for the layer.
+
+Also, per layer shape and model, the number of aten operations of one
+forward + backward (torch.profiler: operator calls made by Python and by
+autograd, not those inside other operators; in brackets those that are not
+views or other metadata-only operators, each at least one kernel launch on a
+GPU), and on CUDA the peak memory and the number of host synchronisations
+(``torch.cuda.set_sync_debug_mode``).
 
 Usage:
-    python tools/analysis_tools/benchmark_moe.py [--device cuda] [--amp]
-        [--repeats 10] [--backbone-repeats 3] [--backbone-batch 1]
-        [--skip-backbone] [--threads N]
+    python tools/analysis_tools/benchmark_moe.py [--device cuda]
+        [--precisions fp32 fp16 bf16] [--backends auto loop]
+        [--repeats 10] [--backbone-repeats 3] [--backbone-batches 1 4]
+        [--skip-backbone] [--skip-old] [--threads N]
 
-``--amp`` runs the forward under fp16 autocast, as the recipe's
-``AmpOptimWrapper`` does; on CUDA the peak memory of each model is printed too.
-
-On a shared CPU, ``--threads 1`` gives the steadiest ratios: with several
-threads every small op waits for all of them, which penalises the MoE's
-many per-expert ops far more than the dense MLP's few large ones.
+``fp16`` / ``bf16`` run the forward under autocast (as ``AmpOptimWrapper``
+does, with ``dtype='float16'`` or ``'bfloat16'``); on CPU only fp32 and bf16
+exist. On a shared CPU, ``--threads 1`` gives the steadiest ratios.
 """
 import argparse
+import importlib.util
 import os
+import os.path as osp
 import statistics
 import time
+import warnings
+from collections import OrderedDict
+from typing import Callable, Dict, Optional
 
 import torch
+import torch.nn as nn
+from torch.profiler import ProfilerActivity, profile
 
 import sm3det  # noqa: F401  (before mmrotate)
 from sm3det.models.backbones import ConvNeXtMLP, ConvNeXtMoE
-from sm3det.models.layers import GridMoE, moe_balance_loss
+from sm3det.models.layers import GridMoE, moe_balance_loss, moe_layers
 
-LAYER_SHAPES = {
-    'stage-3 (4 x 50x50, C=384)': (4, 50, 50, 384),
-    'small (2 x 25x25, C=192)': (2, 25, 25, 192),
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+LAYER_SHAPES = OrderedDict([
+    ('stage-3 (4 x 50x50, C=384)', (4, 50, 50, 384)),
+    ('stage-4 (4 x 25x25, C=768)', (4, 25, 25, 768)),
+])
+AMP_DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+# Operators that only make views or metadata: no kernel on any device.
+METADATA_OPS = {
+    'aten::' + name for name in (
+        'view', '_unsafe_view', 'reshape', '_reshape_alias', 'as_strided',
+        'alias', 'detach', 'detach_', 'lift_fresh', 'expand', 'expand_as',
+        't', 'transpose', 'permute', 'unsqueeze', 'squeeze', 'select',
+        'slice', 'split', 'split_with_sizes', 'narrow', 'unbind', 'unflatten',
+        'flatten', 'view_as', 'resolve_conj', 'resolve_neg', 'empty',
+        'empty_like', 'empty_strided', 'result_type', 'is_nonzero', 'size',
+        'stride', 'numel', 'dim', 'contiguous', 'chunk', 'to', 'type_as')
 }
+
+
+def load_old_layer_class():
+    """The pre-stacking GridMoE, kept as the tests' reference."""
+    path = osp.join(REPO_ROOT, 'tests', 'test_models', 'test_grid_moe.py')
+    spec = importlib.util.spec_from_file_location('grid_moe_reference',
+                                                  path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.OldGridMoE
+
+
+def old_copy(layer: GridMoE, old_class) -> nn.Module:
+    """An old-layout layer with the weights of ``layer``."""
+    old = old_class(
+        in_channels=layer.router.proj.in_features,
+        expert_cfg=dict(type='ConvNeXtMLP',
+                        in_channels=layer.experts.fc1.in_features),
+        num_experts=layer.num_experts, top_k=layer.top_k,
+        routing=layer.routing)
+    state = {}
+    for key, value in layer.state_dict().items():
+        if key.startswith('experts.'):
+            for e in range(layer.num_experts):
+                state[f'experts.{e}.{key[len("experts."):]}'] = value[e]
+        else:
+            state[key] = value
+    old.load_state_dict(state, strict=True)
+    return old.to(layer.router.proj.weight.device)
+
+
+def with_old_layers(backbone: nn.Module, old_class) -> nn.Module:
+    """The backbone with every GridMoE replaced by an old-layout copy."""
+    for name, layer in list(moe_layers(backbone).items()):
+        parent, _, attr = name.rpartition('.')
+        setattr(backbone.get_submodule(parent), attr,
+                old_copy(layer, old_class).train(layer.training))
+    return backbone
 
 
 def synchronize(device: torch.device) -> None:
@@ -47,106 +115,173 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_step(model, inputs, device, aux_loss=None, amp=False) -> float:
-    """Seconds of one forward + backward (loss = mean of the outputs)."""
+def step(model: nn.Module, inputs: torch.Tensor, amp: Optional[torch.dtype]
+         ) -> None:
+    """One forward + backward, loss = mean of the outputs + balance loss."""
     model.zero_grad(set_to_none=True)
-    synchronize(device)
-    start = time.perf_counter()
-    with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+    with torch.autocast(inputs.device.type, dtype=amp or torch.float32,
+                        enabled=amp is not None):
         outputs = model(inputs)
     outputs = outputs if isinstance(outputs, tuple) else (outputs, )
     loss = sum(out.float().mean() for out in outputs)
-    extra = aux_loss() if aux_loss is not None else None
-    if extra is not None:
-        loss = loss + extra
+    balance = moe_balance_loss(model)
+    if balance is not None:
+        loss = loss + balance
     loss.backward()
-    synchronize(device)
+
+
+def time_step(model, inputs, amp) -> float:
+    synchronize(inputs.device)
+    start = time.perf_counter()
+    step(model, inputs, amp)
+    synchronize(inputs.device)
     return time.perf_counter() - start
 
 
-def peak_memory(model, inputs, device, aux_loss, amp) -> float:
-    """Peak CUDA memory (GiB) of one forward + backward."""
+def count_ops(model, inputs, amp) -> tuple:
+    """aten operators of one forward + backward called from Python or
+    autograd (not from inside another operator): all of them, and those
+    that are not views or other metadata-only operators."""
+    step(model, inputs, amp)  # warm-up outside the profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step(model, inputs, amp)
+    names = [
+        event.name for event in prof.events()
+        if event.name.startswith('aten::') and not (
+            event.cpu_parent is not None
+            and event.cpu_parent.name.startswith('aten::'))
+    ]
+    return len(names), sum(name not in METADATA_OPS for name in names)
+
+
+def cuda_extras(model, inputs, amp) -> str:
+    """Peak memory (GiB) and host synchronisations of one step (CUDA)."""
+    device = inputs.device
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats(device)
-    time_step(model, inputs, device, aux_loss, amp)
-    return torch.cuda.max_memory_allocated(device) / 2**30
+    step(model, inputs, amp)
+    synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        torch.cuda.set_sync_debug_mode('warn')
+        try:
+            step(model, inputs, amp)
+        finally:
+            torch.cuda.set_sync_debug_mode('default')
+    syncs = sum('synchroniz' in str(w.message) for w in caught)
+    return f'{peak:.2f} GiB, {syncs} syncs'
 
 
-def compare(name, dense, moe, inputs, device, repeats, warmup=1,
-            moe_aux_loss=None, amp=False) -> None:
-    """Interleaved medians of dense and MoE; prints both and their ratio."""
-    models = {'dense': (dense, None), 'moe': (moe, moe_aux_loss)}
-    times = {'dense': [], 'moe': []}
-    for step in range(warmup + repeats):
-        for key, (model, aux) in models.items():
-            seconds = time_step(model, inputs, device, aux, amp)
-            if step >= warmup:
-                times[key].append(seconds)
-    dense_median = statistics.median(times['dense'])
-    moe_median = statistics.median(times['moe'])
-    line = (f'{name:<38} dense {dense_median * 1e3:9.1f} ms   '
-            f'MoE {moe_median * 1e3:9.1f} ms   '
-            f'ratio {moe_median / dense_median:5.2f}x   '
-            f'(median of {repeats})')
-    if device.type == 'cuda':
-        memory = {key: peak_memory(model, inputs, device, aux, amp)
-                  for key, (model, aux) in models.items()}
-        line += (f'   peak memory {memory["dense"]:.2f} / '
-                 f'{memory["moe"]:.2f} GiB')
-    print(line)
+def compare(title: str, models: Dict[str, nn.Module], inputs: torch.Tensor,
+            repeats: int, amp: Optional[torch.dtype], ops: bool,
+            warmup: int = 1) -> None:
+    """Interleaved medians of every model; prints each and its ratio to
+    the dense one (the first)."""
+    times = {name: [] for name in models}
+    for repeat in range(warmup + repeats):
+        for name, model in models.items():
+            seconds = time_step(model, inputs, amp)
+            if repeat >= warmup:
+                times[name].append(seconds)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    dense = medians[next(iter(models))]
+    print(f'{title}  (median of {repeats})')
+    for name, model in models.items():
+        line = (f'    {name:<18} {medians[name] * 1e3:9.1f} ms  '
+                f'{medians[name] / dense:5.2f}x dense')
+        if ops:
+            total, kernels = count_ops(model, inputs, amp)
+            line += f'   {total:4d} aten ops ({kernels} non-view)'
+        if inputs.device.type == 'cuda':
+            line += '   ' + cuda_extras(model, inputs, amp)
+        print(line, flush=True)
 
 
-def benchmark_layers(device, repeats, amp) -> None:
+def moe_variants(build: Callable[[str], nn.Module], backends, old_class
+                 ) -> Dict[str, nn.Module]:
+    """new layer/backbone per backend (same weights) and the old one."""
+    models = OrderedDict()
+    for backend in backends:
+        torch.manual_seed(0)
+        models[f'new ({backend})'] = build(backend)
+    if old_class is not None:
+        first = next(iter(models.values()))
+        old = build('loop')
+        old.load_state_dict(first.state_dict())
+        models['old'] = (old_copy(old, old_class) if isinstance(
+            old, GridMoE) else with_old_layers(old, old_class)).train()
+    return models
+
+
+def benchmark_layers(device, repeats, amp, backends, old_class) -> None:
     for name, (batch, height, width, channels) in LAYER_SHAPES.items():
         torch.manual_seed(0)
-        dense = ConvNeXtMLP(channels).to(device).train()
-        moe = GridMoE(
-            channels,
-            expert_cfg=dict(type='ConvNeXtMLP', in_channels=channels),
-            num_experts=8,
-            top_k=2).to(device).train()
-        inputs = torch.randn(
-            batch, height, width, channels, device=device,
-            requires_grad=True)
-        compare(f'layer {name}', dense, moe, inputs, device, repeats,
-                moe_aux_loss=lambda: moe.last_balance_loss, amp=amp)
+        models = OrderedDict(dense=ConvNeXtMLP(channels).to(device).train())
+        models.update(moe_variants(
+            lambda backend: GridMoE(
+                channels,
+                expert_cfg=dict(type='ConvNeXtMLP', in_channels=channels),
+                num_experts=8, top_k=2,
+                expert_backend=backend).to(device).train(), backends,
+            old_class))
+        inputs = torch.randn(batch, height, width, channels, device=device,
+                             requires_grad=True)
+        compare(f'layer {name}', models, inputs, repeats, amp, ops=True)
 
 
-def benchmark_backbones(device, repeats, batch, amp) -> None:
+def benchmark_backbones(device, repeats, batches, amp, backends,
+                        old_class) -> None:
+    def build(backend):
+        return ConvNeXtMoE('tiny', moe_cfg=dict(
+            num_experts=8, top_k=2,
+            expert_backend=backend)).to(device).train()
+
     torch.manual_seed(0)
-    dense = ConvNeXtMoE('tiny', moe_blocks=[]).to(device).train()
-    moe = ConvNeXtMoE('tiny').to(device).train()
-    images = torch.randn(batch, 3, 800, 800, device=device)
-    compare(f'backbone ConvNeXt-T ({batch} x 800x800)', dense, moe, images,
-            device, repeats, moe_aux_loss=lambda: moe_balance_loss(moe), amp=amp)
+    models = OrderedDict(
+        dense=ConvNeXtMoE('tiny', moe_blocks=[]).to(device).train())
+    models.update(moe_variants(build, backends, old_class))
+    for batch in batches:
+        images = torch.randn(batch, 3, 800, 800, device=device)
+        compare(f'backbone ConvNeXt-T ({batch} x 800x800)', models, images,
+                repeats, amp, ops=False)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--precisions', nargs='+', default=['fp32'],
+                        choices=sorted(AMP_DTYPES))
+    parser.add_argument('--backends', nargs='+', default=['auto'],
+                        choices=['auto', 'grouped_mm', 'loop'],
+                        help='expert backends of the new layer to time')
     parser.add_argument('--repeats', type=int, default=10,
                         help='timed steps per model for the layers')
     parser.add_argument('--backbone-repeats', type=int, default=3,
                         help='timed steps per model for the backbones')
-    parser.add_argument('--backbone-batch', type=int, default=1,
-                        help='800 x 800 images per backbone step')
+    parser.add_argument('--backbone-batches', type=int, nargs='+',
+                        default=[1, 4], help='800 x 800 images per step')
     parser.add_argument('--skip-backbone', action='store_true')
-    parser.add_argument('--amp', action='store_true',
-                        help='forward under fp16 autocast')
+    parser.add_argument('--skip-old', action='store_true',
+                        help='leave the old (per-expert loop) layer out')
     parser.add_argument('--threads', type=int, help='CPU threads for torch')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     name = (torch.cuda.get_device_name(device) if device.type == 'cuda'
             else f'{torch.get_num_threads()} CPU threads')
-    print(f'device {device} ({name}), torch {torch.__version__}, '
-          f'{"fp16 autocast" if args.amp else "fp32"}, load average '
-          f'{os.getloadavg()[0]:.1f}')
-    benchmark_layers(device, args.repeats, args.amp)
-    if not args.skip_backbone:
-        benchmark_backbones(device, args.backbone_repeats,
-                            args.backbone_batch, args.amp)
+    old_class = None if args.skip_old else load_old_layer_class()
+    for precision in args.precisions:
+        print(f'device {device} ({name}), torch {torch.__version__}, '
+              f'{precision}, load average {os.getloadavg()[0]:.1f}',
+              flush=True)
+        amp = AMP_DTYPES[precision]
+        benchmark_layers(device, args.repeats, amp, args.backends, old_class)
+        if not args.skip_backbone:
+            benchmark_backbones(device, args.backbone_repeats,
+                                args.backbone_batches, amp, args.backends,
+                                old_class)
 
 
 if __name__ == '__main__':

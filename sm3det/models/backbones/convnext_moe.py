@@ -28,6 +28,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from mmrotate.registry import MODELS
 
 from ..layers import GridMoE, moe_layers
+from ..layers.stacked_experts import StackedLinear
 
 ARCH_SETTINGS = {
     # Test/mini-config size: stage 2 mixes MoE and dense blocks by default.
@@ -332,7 +333,8 @@ class ConvNeXtMoE(BaseModule):
     def init_weights(self) -> None:
         """ConvNeXt's random init, then the pretrained checkpoint if any."""
         for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
+            # StackedLinear: the experts' linear layers, (N, C_out, C_in).
+            if isinstance(m, (nn.Conv2d, nn.Linear, StackedLinear)):
                 nn.init.trunc_normal_(m.weight, std=.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)

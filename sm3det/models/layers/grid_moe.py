@@ -6,25 +6,36 @@ gate-weighted sum of the chosen experts' outputs. With ``routing='image'``
 the decision is made once per image from its average-pooled features (the
 paper's ablation) and every position of the image goes to the same experts.
 
-How a forward pass runs (one host-device synchronisation per layer):
+How a forward pass runs (no host-device synchronisation on the grouped-GEMM
+path):
 
 1. the router scores the tokens in float32 (autocast off: top-k on half
    precision logits ties and flips too easily);
 2. in training, noisy gating adds ``N(0, 1) * (softplus(x W_noise) + eps)``;
 3. the top-k logits are soft-maxed among themselves (the gates of a token sum
    to 1), all other experts get gate 0;
-4. the (token, expert) pairs are sorted by expert and split by the per-expert
-   counts, so each expert computes exactly the tokens routed to it;
-5. the load-balancing loss ``w * (cv^2(importance) + cv^2(load))`` is kept in
+4. the (token, rank) slots are counted per expert (a scatter-add) and
+   stably sorted by expert; the cumulative counts, on the device, delimit
+   each expert's rows;
+5. the experts, stored as stacked parameters
+   (:mod:`~sm3det.models.layers.stacked_experts`), compute each row with its
+   expert in one grouped GEMM per linear layer (or, where ``grouped_mm`` is
+   missing or slow, one matmul per expert after one host read of the
+   counts), and the slots are put back and gate-mixed;
+6. the load-balancing loss ``w * (cv^2(importance) + cv^2(load))`` is kept in
    ``last_balance_loss`` (training only) for the model to collect
    (:func:`~sm3det.models.layers.moe_utils.moe_balance_loss`).
 
-Loading a dense checkpoint: a GridMoE that stands where a dense expert module
-stood (a ConvNeXt MLP ``mlp.fc1/fc2``, a 1x1 conv ``fc1``) finds that module's
-keys at its own prefix in ``load_state_dict`` and copies them into every
-expert (a pre-hook), so a backbone that swaps a dense layer for a GridMoE
-loads its dense checkpoint with no key rewriting, and at that point computes
-what the dense model computes.
+Checkpoints: the experts' state-dict keys are ``experts.fc1.weight`` (N, 4C,
+C), ... (ConvNeXt MLP experts) or ``experts.weight`` (N, C_out, C_in),
+``experts.bias`` (single 1x1-conv experts). Two other layouts load through a
+``load_state_dict`` pre-hook: the per-expert keys ``experts.<e>.fc1.weight``
+of earlier checkpoints, and a dense checkpoint: a GridMoE that stands where
+a dense expert module stood (a ConvNeXt MLP ``mlp``, a 1x1 conv ``fc1``)
+finds that module's keys at its own prefix and copies them into every
+expert, so a backbone that swaps a dense layer for a GridMoE loads its dense
+checkpoint with no key rewriting and then computes what the dense model
+computes.
 """
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -35,24 +46,22 @@ import torch.nn.functional as F
 from mmrotate.registry import MODELS
 
 from .routers import keep_linear_rows
+from .stacked_experts import (HAS_GROUPED_MM, ExpertRows, compute_dtype,
+                              stack_experts, stacked_linears)
 
 ROUTING_MODES = ('grid', 'image')
+EXPERT_BACKENDS = ('auto', 'grouped_mm', 'loop')
 
 
 def squared_coefficient_of_variation(values: torch.Tensor) -> torch.Tensor:
-    """``var / mean^2`` of a 1-D tensor (0 for a single value).
+    """``var / mean^2`` over the last dimension (0 for a single value).
 
     Uses the unbiased variance and a tiny epsilon against an all-zero input,
-    as in Shazeer et al. (2017).
+    as in Shazeer et al. (2017). ``(..., N) -> (...)``.
     """
-    if values.numel() <= 1:
-        return values.new_zeros(())
-    return values.var() / (values.mean()**2 + 1e-10)
-
-
-def standard_normal_cdf(z: torch.Tensor) -> torch.Tensor:
-    """``P(Z <= z)`` for ``Z ~ N(0, 1)``, elementwise."""
-    return 0.5 * (1 + torch.erf(z / math.sqrt(2)))
+    if values.shape[-1] <= 1:
+        return values.new_zeros(values.shape[:-1])
+    return values.var(dim=-1) / (values.mean(dim=-1)**2 + 1e-10)
 
 
 def probability_in_top_k(clean_logits: torch.Tensor,
@@ -64,7 +73,8 @@ def probability_in_top_k(clean_logits: torch.Tensor,
     For expert ``n`` the question is: with fresh noise on ``n`` only (the
     other experts' noisy logits fixed), is its logit still above the k-th
     best of the others? If ``n`` is in the top k now, the competitor is the
-    (k+1)-th best logit, otherwise the k-th best. This is differentiable in
+    (k+1)-th best logit, otherwise the k-th best:
+    ``P = Phi((clean - competitor) / noise_std)``. This is differentiable in
     the clean logits and the noise scale, unlike a hard count.
 
     Args:
@@ -78,12 +88,9 @@ def probability_in_top_k(clean_logits: torch.Tensor,
     """
     threshold_if_in = ranked_noisy_logits[:, top_k:top_k + 1]
     threshold_if_out = ranked_noisy_logits[:, top_k - 1:top_k]
-    is_in = noisy_logits > threshold_if_in
-    prob_if_in = standard_normal_cdf((clean_logits - threshold_if_in) /
-                                     noise_std)
-    prob_if_out = standard_normal_cdf((clean_logits - threshold_if_out) /
-                                      noise_std)
-    return torch.where(is_in, prob_if_in, prob_if_out)
+    competitor = torch.where(noisy_logits > threshold_if_in, threshold_if_in,
+                             threshold_if_out)
+    return torch.special.ndtr((clean_logits - competitor) / noise_std)
 
 
 class DispatchToSlots(torch.autograd.Function):
@@ -129,8 +136,9 @@ class PointwiseConv(nn.Linear):
     """A 1x1 conv on channels-last tokens, ``(..., C_in) -> (..., C_out)``.
 
     The single-conv expert of the VAN / LSKNet MoE layers (their MLP's fc1
-    and fc2 each become an MoE). Its weight is ``(C_out, C_in)``: flatten a
-    pretrained ``(C_out, C_in, 1, 1)`` conv weight to load it.
+    and fc2 each become an MoE). Its weight is ``(C_out, C_in)``; a GridMoE
+    of PointwiseConv experts also loads a pretrained ``(C_out, C_in, 1, 1)``
+    conv weight into each expert.
     """
 
     def __init__(self, in_channels: int, out_channels: int,
@@ -145,10 +153,12 @@ class GridMoE(nn.Module):
     Args:
         in_channels (int): Channels ``C`` of the input tokens (router input).
         expert_cfg (dict): Config of one expert, built ``num_experts`` times
-            from MODELS. An expert maps channels-last tensors ``(..., C)`` to
-            ``(..., C_out)``, e.g. ``dict(type='ConvNeXtMLP', ...)`` or a
-            single 1x1 conv ``dict(type='PointwiseConv', in_channels=C,
-            out_channels=C_out)``.
+            from MODELS (each with its own initialisation) and then stored
+            stacked. An expert maps channels-last tensors ``(..., C)`` to
+            ``(..., C_out)``: a single 1x1 conv ``dict(type='PointwiseConv',
+            in_channels=C, out_channels=C_out)`` (any ``nn.Linear``), or a
+            module that applies linear layers and parameter-free modules in
+            registration order, e.g. ``dict(type='ConvNeXtMLP', ...)``.
         num_experts (int): ``N``. Defaults to 8.
         top_k (int): Experts per token, ``1 <= k <= N``. Defaults to 2.
         router_cfg (dict): Router config; ``in_channels`` and ``num_experts``
@@ -160,13 +170,21 @@ class GridMoE(nn.Module):
             loss. Defaults to 0.01.
         routing (str): ``'grid'`` (one decision per position) or ``'image'``
             (one per image, from pooled features). Defaults to ``'grid'``.
+        expert_backend (str): How the experts compute: ``'grouped_mm'`` (one
+            grouped GEMM per linear layer, no host synchronisation),
+            ``'loop'`` (one matmul per expert with tokens, one host read of
+            the counts) or ``'auto'`` (default): ``grouped_mm`` on CPU and
+            for bf16 on CUDA sm90+ (where it was measured faster), else the
+            loop; the loop also where rows are not 16-byte aligned and under
+            ``torch.jit`` tracing (FLOP counting).
 
-    Checkpoints: besides its own keys, ``load_state_dict`` accepts at this
-    layer's prefix the keys of ONE dense expert (``fc1.weight``, ... of a
-    ConvNeXtMLP; ``weight``, ``bias`` of a PointwiseConv) when the state dict
-    has no expert key of this layer: they are copied into every expert. A 1x1
-    conv weight ``(C_out, C_in, 1, 1)`` is taken for a linear ``(C_out,
-    C_in)`` one.
+    Checkpoints: besides its own keys, ``load_state_dict`` accepts the
+    per-expert keys ``experts.<e>.<key>`` of earlier checkpoints (stacked),
+    and, at this layer's prefix, the keys of ONE dense expert
+    (``fc1.weight``, ... of a ConvNeXtMLP; ``weight``, ``bias`` of a
+    PointwiseConv) when the state dict has no expert key of this layer: they
+    are copied into every expert. A 1x1 conv weight ``(C_out, C_in, 1, 1)``
+    is taken for a linear ``(C_out, C_in)`` one.
 
     Attributes:
         last_balance_loss (Tensor | None): Weighted balance loss of the last
@@ -186,7 +204,8 @@ class GridMoE(nn.Module):
                  noisy_gating: bool = True,
                  noise_epsilon: float = 0.01,
                  balance_loss_weight: float = 0.01,
-                 routing: str = 'grid'):
+                 routing: str = 'grid',
+                 expert_backend: str = 'auto'):
         super().__init__()
         if not 1 <= top_k <= num_experts:
             raise ValueError(f'GridMoE needs 1 <= top_k <= num_experts, got '
@@ -194,12 +213,19 @@ class GridMoE(nn.Module):
         if routing not in ROUTING_MODES:
             raise ValueError(f'GridMoE routing must be one of {ROUTING_MODES}'
                              f', got {routing!r}')
+        if expert_backend not in EXPERT_BACKENDS:
+            raise ValueError(f'GridMoE expert_backend must be one of '
+                             f'{EXPERT_BACKENDS}, got {expert_backend!r}')
+        if expert_backend == 'grouped_mm' and not HAS_GROUPED_MM:
+            raise ValueError("expert_backend='grouped_mm' needs torch."
+                             'nn.functional.grouped_mm (torch >= 2.9)')
         self.num_experts = num_experts
         self.top_k = top_k
         self.noisy_gating = noisy_gating
         self.noise_epsilon = noise_epsilon
         self.balance_loss_weight = balance_loss_weight
         self.routing = routing
+        self.expert_backend = expert_backend
 
         # Parts resolve in this plugin's scope, also when the model around
         # the backbone is built in another one (e.g. mmdet's GFL).
@@ -209,9 +235,11 @@ class GridMoE(nn.Module):
         # W_noise of the noisy gate: zero at start, so the noise std is eps.
         self.noise_proj = nn.Linear(
             in_channels, num_experts, bias=False) if noisy_gating else None
-        self.experts = nn.ModuleList(
+        # Built one by one (today's init of each expert), stored stacked.
+        self.experts = stack_experts([
             MODELS.build(dict(dict(_scope_='mmrotate'), **expert_cfg))
-            for _ in range(num_experts))
+            for _ in range(num_experts)
+        ])
         self.reset_gate_parameters()
 
         self.last_balance_loss: Optional[torch.Tensor] = None
@@ -219,7 +247,11 @@ class GridMoE(nn.Module):
         self.record_expert_map = False
         self.last_expert_counts: Optional[torch.Tensor] = None
         self.last_expert_map: Optional[torch.Tensor] = None
-        self.register_load_state_dict_pre_hook(_expand_dense_expert)
+        # 0..N-1, where each expert's block of sorted slots ends.
+        self.register_buffer('expert_ids', torch.arange(num_experts),
+                             persistent=False)
+        self._load_hook = self.register_load_state_dict_pre_hook(
+            _load_other_expert_layouts)
 
     def reset_gate_parameters(self) -> None:
         """Re-initialise router and noise weights (not the experts).
@@ -272,20 +304,18 @@ class GridMoE(nn.Module):
             keep_linear_rows(self.noise_proj, indices)
         self._keep_expert_modules(indices)
         self.num_experts = len(indices)
+        self.expert_ids = self.expert_ids[:len(indices)].clone()
         self.last_balance_loss = None
         self.last_expert_counts = self.last_expert_map = None
 
     def _keep_expert_modules(self, indices: List[int]) -> None:
-        self.experts = nn.ModuleList(self.experts[i] for i in indices)
+        for linear in stacked_linears(self.experts):
+            linear.keep_experts(indices)
 
-    def _dense_expert_shapes(self) -> Dict[str, torch.Size]:
-        """Key (relative to one expert) -> shape of one expert's tensor."""
-        return {k: v.shape for k, v in self.experts[0].state_dict().items()}
-
-    def _expert_keys(self, key: str) -> List[str]:
-        """State-dict keys (relative to this layer) that receive a dense
-        expert's ``key`` in the current storage."""
-        return [f'experts.{e}.{key}' for e in range(self.num_experts)]
+    def expert_shapes(self) -> Dict[str, torch.Size]:
+        """Key of one expert's state dict (``fc1.weight``, ...) -> the shape
+        of that tensor in one expert."""
+        return {k: v.shape[1:] for k, v in self.experts.state_dict().items()}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Route and mix.
@@ -304,14 +334,10 @@ class GridMoE(nn.Module):
             router_inputs = units.mean(dim=1)
 
         gates, expert_index, logits = self._gate(router_inputs)
-        tokens_per_expert = torch.bincount(
-            expert_index.flatten(), minlength=self.num_experts)
-        mixed = self._run_experts(units, gates, expert_index,
-                                  tokens_per_expert)
+        mixed, slot_ends = self._run_experts(units, gates, expert_index)
 
         self.last_balance_loss = self._balance_loss(
-            gates, expert_index, tokens_per_expert,
-            logits) if self.training else None
+            gates, expert_index, slot_ends, logits) if self.training else None
         if self.record_expert_counts or self.record_expert_map:
             self._record(expert_index, batch, height, width)
         return mixed.reshape(batch, height, width, -1)
@@ -333,7 +359,8 @@ class GridMoE(nn.Module):
                 noise_std = F.softplus(
                     self.noise_proj(tokens)) + self.noise_epsilon
                 logits.update(
-                    noisy=clean + torch.randn_like(clean) * noise_std,
+                    noisy=torch.addcmul(clean, torch.randn_like(clean),
+                                        noise_std),
                     noise_std=noise_std)
             # One rank past k: the smooth load estimate compares with it.
             num_ranked = min(self.top_k + 1, self.num_experts)
@@ -343,71 +370,98 @@ class GridMoE(nn.Module):
         return gates, ranked_index[:, :self.top_k], logits
 
     def _run_experts(self, units: torch.Tensor, gates: torch.Tensor,
-                     expert_index: torch.Tensor,
-                     tokens_per_expert: torch.Tensor) -> torch.Tensor:
+                     expert_index: torch.Tensor
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Each expert computes only its units; results are gate-mixed.
 
         Args:
             units: ``(U, C)`` tokens for grid routing, ``(U, H*W, C)`` images
                 for image routing.
             gates, expert_index: ``(U, k)``.
-            tokens_per_expert: ``(N,)`` counts of ``expert_index`` values.
 
         Returns:
-            ``(U, C_out)`` or ``(U, H*W, C_out)``.
+            The mixed outputs ``(U, C_out)`` or ``(U, H*W, C_out)``, and
+            ``(N,)`` int32 cumulative slot counts per expert (expert ``e``
+            has ``ends[e] - ends[e - 1]`` slots).
         """
         num_units, top_k = expert_index.shape
-        # Slots are the flat (unit, rank) pairs; sorting them by expert makes
-        # each expert's units one contiguous block of known size.
-        slot_order = expert_index.flatten().argsort(stable=True)
-        inverse_order = torch.empty_like(slot_order)
-        inverse_order[slot_order] = torch.arange(
-            slot_order.numel(), device=slot_order.device)
-        counts = tokens_per_expert.tolist()  # the layer's one host sync
+        # Slots are the flat (unit, rank) pairs; a stable sort by expert
+        # makes each expert's slots one contiguous block, in slot order,
+        # which ends where the sorted expert ids pass the expert's id.
+        sorted_experts, slot_order = expert_index.flatten().sort(stable=True)
+        ends = torch.searchsorted(sorted_experts, self.expert_ids,
+                                  right=True, out_int32=True)
+        inverse_order = torch.empty_like(slot_order).scatter_(
+            0, slot_order,
+            torch.arange(slot_order.numel(), device=slot_order.device))
         expert_inputs = DispatchToSlots.apply(units, slot_order,
                                               inverse_order, top_k)
-
-        outputs, idle_experts = [], []
-        for expert, expert_input, count in zip(
-                self.experts, expert_inputs.split(counts), counts):
-            if count:
-                outputs.append(expert(expert_input))
-            else:
-                idle_experts.append(expert)
+        rows = self._expert_rows(sorted_experts, ends, expert_inputs)
+        slot_outputs = self.experts(
+            expert_inputs.reshape(-1, expert_inputs.shape[-1]), rows)
         slot_outputs = UnsortSlots.apply(
-            torch.cat(outputs), slot_order, inverse_order)
+            slot_outputs.unflatten(0, expert_inputs.shape[:-1]), slot_order,
+            inverse_order)
         slot_outputs = slot_outputs.unflatten(0, (num_units, top_k))
-        gates = gates.to(slot_outputs.dtype).view(
-            num_units, top_k, *[1] * (slot_outputs.dim() - 2))
-        mixed = (slot_outputs * gates).sum(dim=1)
+        if gates.dtype != slot_outputs.dtype:
+            gates = gates.to(slot_outputs.dtype)
+        gates = gates.view(num_units, top_k, *[1] * (slot_outputs.dim() - 2))
+        return (slot_outputs * gates).sum(dim=1), ends
 
-        # An expert without tokens still joins the graph (zero gradient), so
-        # DDP needs no find_unused_parameters.
-        for expert in idle_experts:
-            mixed = mixed + sum(p.sum() for p in expert.parameters()) * 0.
-        return mixed
+    def _expert_rows(self, sorted_experts: torch.Tensor, ends: torch.Tensor,
+                     expert_inputs: torch.Tensor) -> ExpertRows:
+        """Where each expert's rows lie, for the chosen backend. An
+        image-routed slot is the H*W rows of one image."""
+        rows_per_slot = 1 if expert_inputs.dim() == 2 else \
+            expert_inputs.shape[1]
+        if rows_per_slot > 1:
+            sorted_experts = sorted_experts.repeat_interleave(rows_per_slot)
+            ends = ends * rows_per_slot
+        host_counts = None
+        if not self._use_grouped_mm(expert_inputs):
+            host_ends = ends.tolist()  # the loop's one host sync
+            host_counts = [b - a for a, b in zip([0] + host_ends, host_ends)]
+        return ExpertRows(sorted_experts, ends, host_counts)
+
+    def _use_grouped_mm(self, x: torch.Tensor) -> bool:
+        """The grouped GEMM, or the per-expert loop (see ``expert_backend``).
+        """
+        if self.expert_backend == 'loop' or torch.jit.is_tracing():
+            return False
+        dtype = compute_dtype(x)
+        if not all(linear.grouped_mm_fits(dtype)
+                   for linear in stacked_linears(self.experts)):
+            return False
+        if self.expert_backend == 'grouped_mm':
+            return True
+        if not HAS_GROUPED_MM:
+            return False
+        if x.device.type == 'cpu':
+            return True
+        # CUDA: the synchronisation-free kernel is bf16 on sm90+; other
+        # dtypes and GPUs fall back to a host-side loop inside grouped_mm.
+        return (x.device.type == 'cuda' and dtype == torch.bfloat16
+                and torch.cuda.get_device_capability(x.device) >= (9, 0))
 
     def _balance_loss(self, gates: torch.Tensor, expert_index: torch.Tensor,
-                      tokens_per_expert: torch.Tensor,
-                      logits: dict) -> torch.Tensor:
+                      slot_ends: torch.Tensor, logits: dict) -> torch.Tensor:
         """``w * (cv^2(importance) + cv^2(load))`` over this batch's units.
 
-        importance: per-expert sum of gates; load: per-expert unit count, or
-        with noisy gating (and k < N) the smooth expected count.
+        importance: per-expert sum of gates; load: per-expert unit count
+        (from the cumulative slot counts ``slot_ends``), or with noisy gating
+        (and k < N) the smooth expected count.
         """
-        dense_gates = torch.zeros(
-            gates.shape[0], self.num_experts,
-            device=gates.device).scatter(1, expert_index, gates)
-        importance = dense_gates.sum(dim=0)
+        importance = gates.new_zeros(self.num_experts).index_add_(
+            0, expert_index.flatten(), gates.flatten())
         if logits['noise_std'] is not None and self.top_k < self.num_experts:
             load = probability_in_top_k(logits['clean'], logits['noisy'],
                                         logits['noise_std'], logits['ranked'],
                                         self.top_k).sum(dim=0)
         else:
-            load = tokens_per_expert.float()
-        return self.balance_loss_weight * (
-            squared_coefficient_of_variation(importance) +
-            squared_coefficient_of_variation(load))
+            load = torch.diff(slot_ends.float(),
+                              prepend=slot_ends.new_zeros(1))
+        return self.balance_loss_weight * squared_coefficient_of_variation(
+            torch.stack([importance, load])).sum()
 
     @torch.no_grad()
     def _record(self, expert_index: torch.Tensor, batch: int, height: int,
@@ -446,27 +500,60 @@ def as_expert_tensor(key: str, value: torch.Tensor,
                      f'{tuple(value.shape)}; an expert needs {tuple(shape)}')
 
 
-def _expand_dense_expert(module: GridMoE, state_dict: dict, prefix: str,
-                         local_metadata, strict, missing_keys,
-                         unexpected_keys, error_msgs) -> None:
-    """``load_state_dict`` pre-hook: dense expert keys -> every expert.
+def _load_other_expert_layouts(module: GridMoE, state_dict: dict,
+                               prefix: str, local_metadata, strict,
+                               missing_keys, unexpected_keys,
+                               error_msgs) -> None:
+    """``load_state_dict`` pre-hook: other expert layouts -> stacked keys.
 
-    Acts only when the state dict holds no expert key of this layer
-    (``<prefix>experts.*``) and some key of one dense expert
-    (``<prefix>fc1.weight``, ``<prefix>weight``, ...); the dense keys are
-    replaced by the expert keys, so a strict load is satisfied.
+    1. Per-expert keys ``<prefix>experts.<e>.<key>`` (earlier checkpoints)
+       of all ``N`` experts are stacked into ``<prefix>experts.<key>``.
+    2. When no expert key of this layer is left (``<prefix>experts.*``),
+       the keys of one dense expert (``<prefix>fc1.weight``,
+       ``<prefix>weight``, ...) are copied into every expert.
+
+    The keys taken are replaced, so a strict load is satisfied; shape
+    problems are reported by name through ``load_state_dict``'s errors.
     """
-    if any(key.startswith(prefix + 'experts.') for key in state_dict):
+    shapes = module.expert_shapes()
+    num_experts = module.num_experts
+    for key, shape in shapes.items():
+        per_expert = {}
+        for name in list(state_dict):
+            head = prefix + 'experts.'
+            if name.startswith(head) and name.endswith('.' + key):
+                index = name[len(head):-len(key) - 1]
+                if index.isdigit():
+                    per_expert[int(index)] = name
+        if not per_expert:
+            continue
+        if sorted(per_expert) != list(range(num_experts)):
+            error_msgs.append(
+                f'GridMoE {prefix!r}: the checkpoint has per-expert '
+                f'{key!r} for experts {sorted(per_expert)}, the layer has '
+                f'{num_experts} experts')
+            continue
+        try:
+            tensors = [as_expert_tensor(per_expert[e], state_dict[per_expert[e]],
+                                        shape) for e in range(num_experts)]
+        except ValueError as error:
+            error_msgs.append(str(error))
+            continue
+        for name in per_expert.values():
+            del state_dict[name]
+        state_dict[prefix + 'experts.' + key] = torch.stack(tensors)
+
+    if any(name.startswith(prefix + 'experts.') for name in state_dict):
         return
-    for key, shape in module._dense_expert_shapes().items():
+    for key, shape in shapes.items():
         if prefix + key not in state_dict:
             continue
         try:
-            value = as_expert_tensor(prefix + key,
-                                     state_dict[prefix + key], shape)
+            value = as_expert_tensor(prefix + key, state_dict[prefix + key],
+                                     shape)
         except ValueError as error:
             error_msgs.append(str(error))
             continue
         del state_dict[prefix + key]
-        for expert_key in module._expert_keys(key):
-            state_dict[prefix + expert_key] = value
+        state_dict[prefix + 'experts.' + key] = value.expand(
+            num_experts, *shape).contiguous()

@@ -74,9 +74,10 @@ class CosineRouter(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Score tokens ``(T, C)``; returns logits ``(T, N)``."""
         projected = F.normalize(self.proj(tokens), dim=-1)
-        embeddings = F.normalize(self.expert_embeddings, dim=0)
         scale = self.log_scale.clamp(max=self.max_log_scale).exp()
-        return projected @ embeddings * scale
+        # The scale on the (proj_dim, N) embeddings, not the (T, N) logits.
+        embeddings = F.normalize(self.expert_embeddings, dim=0) * scale
+        return projected @ embeddings
 
     @torch.no_grad()
     def keep_experts(self, indices: Sequence[int]) -> None:
