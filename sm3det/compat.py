@@ -38,8 +38,11 @@ def _mmengine_checkpoint_globals():
         multiarray._reconstruct,
         multiarray.scalar,
         # numpy >= 1.25 pickles dtypes by their class, e.g. Float64DType.
-        *{type(np.dtype(t)) for t in (np.float64, np.float32, np.float16,
-                                      np.int64, np.int32, np.uint8, np.bool_)},
+        *{
+            type(np.dtype(t))
+            for t in (np.float64, np.float32, np.float16, np.int64, np.int32,
+                      np.uint8, np.bool_)
+        },
     ]
 
 

@@ -6,6 +6,7 @@ import os.path as osp
 import sys
 
 import pytest
+
 from tool_loader import REPO_ROOT, load_tool
 
 MINI_CONFIG = osp.join(
@@ -14,15 +15,17 @@ SEPARATE_T = ('gfl_convnext-t_fpn_33k_sardet',
               'oriented-rcnn_convnext-t_fpn_33k_dota',
               'oriented-rcnn_convnext-t_fpn_33k_dronevehicle')
 
-
 collect_results = load_tool('tools/analysis_tools/collect_results.py')
 model_complexity = load_tool('tools/analysis_tools/model_complexity.py')
 benchmark_moe = load_tool('tools/analysis_tools/benchmark_moe.py')
 
 
 def headline(dataset: str, m: float, ap50: float, ap75: float) -> dict:
-    return {f'soi_det/{dataset}/mAP': m, f'soi_det/{dataset}/AP50': ap50,
-            f'soi_det/{dataset}/AP75': ap75}
+    return {
+        f'soi_det/{dataset}/mAP': m,
+        f'soi_det/{dataset}/AP50': ap50,
+        f'soi_det/{dataset}/AP75': ap75
+    }
 
 
 def make_work_dir(root, name: str, metrics: dict, dump_config: bool = True):
@@ -39,18 +42,24 @@ def make_work_dir(root, name: str, metrics: dict, dump_config: bool = True):
 def work_dirs(tmp_path):
     """SM3Det (all datasets), a run without DroneVehicle, the three
     separate ConvNeXt-T models (work dirs named after their configs)."""
-    sm3det = {**headline('overall', .5020, .8068, .5379),
-              **headline('sar', .6064, .8994, .6506),
-              **headline('dota', .4647, .7788, .4824),
-              **headline('dronevehicle', .4887, .7799, .5690),
-              'soi_det/sar/AP_s': 0.1}
-    partial = {**headline('overall', .40, .70, .45),
-               **headline('sar', .50, .80, .55),
-               **headline('dota', .35, .60, .40)}
-    singles = [{**headline('overall', m, a, b), **headline(d, m, a, b)}
-               for d, m, a, b in (('sar', .5731, .8744, .6199),
-                                  ('dota', .4531, .7770, .4645),
-                                  ('dronevehicle', .4609, .7478, .5279))]
+    sm3det = {
+        **headline('overall', .5020, .8068, .5379),
+        **headline('sar', .6064, .8994, .6506),
+        **headline('dota', .4647, .7788, .4824),
+        **headline('dronevehicle', .4887, .7799, .5690), 'soi_det/sar/AP_s':
+        0.1
+    }
+    partial = {
+        **headline('overall', .40, .70, .45),
+        **headline('sar', .50, .80, .55),
+        **headline('dota', .35, .60, .40)
+    }
+    singles = [{
+        **headline('overall', m, a, b),
+        **headline(d, m, a, b)
+    } for d, m, a, b in (('sar', .5731, .8744, .6199),
+                         ('dota', .4531, .7770, .4645), ('dronevehicle', .4609,
+                                                         .7478, .5279))]
     return ([
         make_work_dir(tmp_path, 'sm3det_convnext-t_fpn_33k_soi-det', sm3det),
         make_work_dir(tmp_path, 'my-variant', partial),
@@ -63,8 +72,10 @@ def work_dirs(tmp_path):
 def test_collect_results_table(work_dirs, tmp_path, monkeypatch, capsys):
     out, out_csv = tmp_path / 'results.md', tmp_path / 'results.csv'
     monkeypatch.setattr(sys, 'argv', [
-        'collect_results.py', *work_dirs, '--out', str(out), '--csv',
-        str(out_csv)])
+        'collect_results.py', *work_dirs, '--out',
+        str(out), '--csv',
+        str(out_csv)
+    ])
     collect_results.main()
     assert capsys.readouterr().out.strip() == out.read_text().strip()
     with open(out_csv) as f:
@@ -74,18 +85,19 @@ def test_collect_results_table(work_dirs, tmp_path, monkeypatch, capsys):
         'Oriented R-CNN (DroneVehicle only)', '3 separate models (ConvNeXt-T)'
     ]
     sm3det, partial, sar_only, *_, separate = rows
-    assert [sm3det[c] for c in ('overall mAP', 'overall AP50', 'overall AP75',
-                                'SAR mAP', 'DOTA mAP', 'DroneVehicle mAP',
-                                'paper overall mAP')] == [
-        '50.20', '80.68', '53.79', '60.64', '46.47', '48.87', '50.20']
+    assert [
+        sm3det[c]
+        for c in ('overall mAP', 'overall AP50', 'overall AP75', 'SAR mAP',
+                  'DOTA mAP', 'DroneVehicle mAP', 'paper overall mAP')
+    ] == ['50.20', '80.68', '53.79', '60.64', '46.47', '48.87', '50.20']
     assert partial['DroneVehicle mAP'] == '-'
     assert partial['paper overall mAP'] == '-'
     assert sar_only['DOTA mAP'] == '-' and sar_only['SAR mAP'] == '57.31'
     # Pooled over 6 + 15 + 5 classes, as the paper's 48.23 / 79.39 / 51.26.
-    assert [separate[c] for c in ('overall mAP', 'overall AP50',
-                                  'overall AP75', 'SAR mAP', 'DOTA mAP',
-                                  'DroneVehicle mAP')] == [
-        '48.23', '79.39', '51.26', '57.31', '45.31', '46.09']
+    assert [
+        separate[c] for c in ('overall mAP', 'overall AP50', 'overall AP75',
+                              'SAR mAP', 'DOTA mAP', 'DroneVehicle mAP')
+    ] == ['48.23', '79.39', '51.26', '57.31', '45.31', '46.09']
     assert separate['config'].startswith('sum: gfl_convnext-t')
     assert 'params (M)' not in sm3det
     markdown = out.read_text().splitlines()
@@ -95,13 +107,21 @@ def test_collect_results_table(work_dirs, tmp_path, monkeypatch, capsys):
 
 def test_collect_results_with_complexity(work_dirs):
     runs = [collect_results.load_work_dir(d) for d in work_dirs[2:]]
-    counts = dict(zip(SEPARATE_T, ({'params': 36e6, 'flops': 131e9},
-                                   {'params': 45e6, 'flops': 136e9},
-                                   {'params': 45e6, 'flops': 136e9})))
+    counts = dict(
+        zip(SEPARATE_T, ({
+            'params': 36e6,
+            'flops': 131e9
+        }, {
+            'params': 45e6,
+            'flops': 136e9
+        }, {
+            'params': 45e6,
+            'flops': 136e9
+        })))
     rows = collect_results.result_rows(runs, counts)
-    assert [(r['params (M)'], r['FLOPs (G)']) for r in rows] == [
-        ('36.00', '131.00'), ('45.00', '136.00'), ('45.00', '136.00'),
-        ('126.00', '403.00')]
+    assert [(r['params (M)'], r['FLOPs (G)'])
+            for r in rows] == [('36.00', '131.00'), ('45.00', '136.00'),
+                               ('45.00', '136.00'), ('126.00', '403.00')]
 
 
 def test_collect_results_bad_work_dirs(tmp_path):
@@ -115,13 +135,18 @@ def test_collect_results_bad_work_dirs(tmp_path):
 
 def test_complexity_rows_compare_with_the_paper():
     measured = {
-        'sm3det_convnext-t_fpn_33k_soi-det': dict(params=178.1e6,
-                                                  flops=487.4e9),
-        'sm3det-moe-stage4_convnext-t_fpn_33k_soi-det': dict(
-            params=132e6, flops=480e9),  # FLOPs 14% off
-        'sm3det_convnext-l_fpn_33k_soi-det': dict(params=769e6, flops=None),
-        'my-config': dict(params=1e6, flops=2e9),
-        **{name: dict(params=42e6, flops=403e9 / 3) for name in SEPARATE_T},
+        'sm3det_convnext-t_fpn_33k_soi-det':
+        dict(params=178.1e6, flops=487.4e9),
+        'sm3det-moe-stage4_convnext-t_fpn_33k_soi-det':
+        dict(params=132e6, flops=480e9),  # FLOPs 14% off
+        'sm3det_convnext-l_fpn_33k_soi-det':
+        dict(params=769e6, flops=None),
+        'my-config':
+        dict(params=1e6, flops=2e9),
+        **{
+            name: dict(params=42e6, flops=403e9 / 3)
+            for name in SEPARATE_T
+        },
     }
     rows = model_complexity.complexity_rows(measured)
     by_name = {row['name']: row for row in rows}
@@ -173,4 +198,3 @@ def test_benchmark_moe_prints_ratios_and_op_counts(precision, monkeypatch,
     # The stacked layer needs fewer operations than the per-expert loop.
     ops = [int(row.split()[-5]) for row in rows]
     assert ops[1] < ops[3]
-               for line in lines[1:])

@@ -34,11 +34,14 @@ class SkipLog:
         self.entries: List[Tuple[str, str, str]] = []  # (file, what, reason)
 
     def add(self, path: str, what: str, reason: str) -> None:
-        """Record that ``what`` ('image' or 'object') of ``path`` was skipped."""
+        """Record that ``what`` ('image' or 'object') of ``path`` was
+        skipped."""
         self.entries.append((path, what, reason))
         if len(self.entries) <= self.max_listed:
-            print_log(f'[{self.dataset_name}] {path}: skipped {what}: {reason}',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                f'[{self.dataset_name}] {path}: skipped {what}: {reason}',
+                logger='current',
+                level=logging.WARNING)
 
     def count(self, what: str) -> int:
         return sum(1 for _, w, _ in self.entries if w == what)
@@ -54,12 +57,16 @@ class SkipLog:
             message += (f'; skipped {self.count("image")} images and '
                         f'{self.count("object")} objects ({detail})')
             if len(self.entries) > self.max_listed:
-                message += f'; only the first {self.max_listed} were listed above'
-        print_log(message, logger='current',
-                  level=logging.WARNING if self.entries else logging.INFO)
+                message += (f'; only the first {self.max_listed} were '
+                            'listed above')
+        print_log(
+            message,
+            logger='current',
+            level=logging.WARNING if self.entries else logging.INFO)
 
 
-def image_size_problem(path: str) -> Tuple[Optional[Tuple[int, int]], Optional[str]]:
+def image_size_problem(
+        path: str) -> Tuple[Optional[Tuple[int, int]], Optional[str]]:
     """Read an image's (width, height) from its header, without decoding it.
 
     Returns ``((width, height), None)``, or ``(None, reason)`` when the file is
@@ -75,12 +82,15 @@ def image_size_problem(path: str) -> Tuple[Optional[Tuple[int, int]], Optional[s
 
 
 def polygon_area(points: np.ndarray) -> float:
-    """Area (pixels^2) of a simple polygon given as (N, 2) points (shoelace)."""
+    """Area (pixels^2) of a simple polygon given as (N, 2) points
+    (shoelace)."""
     x, y = points[:, 0], points[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    return 0.5 * abs(
+        float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
-def polygon_problem(coords: Sequence[float], width: Optional[int] = None,
+def polygon_problem(coords: Sequence[float],
+                    width: Optional[int] = None,
                     height: Optional[int] = None) -> Optional[str]:
     """Why a polygon cannot be ground truth, or None when it can.
 
@@ -96,7 +106,8 @@ def polygon_problem(coords: Sequence[float], width: Optional[int] = None,
         return 'polygon with non-finite coordinates'
     points = points.reshape(-1, 2)
     if polygon_area(points) < MIN_POLYGON_AREA:
-        return f'polygon of zero area ({" ".join(f"{v:g}" for v in points.ravel())})'
+        coords = ' '.join(f'{v:g}' for v in points.ravel())
+        return f'polygon of zero area ({coords})'
     if width is not None and height is not None and (
             points[:, 0].max() <= 0 or points[:, 1].max() <= 0
             or points[:, 0].min() >= width or points[:, 1].min() >= height):
@@ -104,14 +115,19 @@ def polygon_problem(coords: Sequence[float], width: Optional[int] = None,
     return None
 
 
-def hbox_problem(x: float, y: float, w: float, h: float, width: Optional[int] = None,
+def hbox_problem(x: float,
+                 y: float,
+                 w: float,
+                 h: float,
+                 width: Optional[int] = None,
                  height: Optional[int] = None) -> Optional[str]:
     """Why a COCO ``[x, y, w, h]`` box cannot be ground truth, or None."""
     if not np.isfinite([x, y, w, h]).all():
         return 'box with non-finite coordinates'
     if w <= 0 or h <= 0:
         return f'box of zero area ([{x:g}, {y:g}, {w:g}, {h:g}])'
-    if width is not None and height is not None and (
-            x + w <= 0 or y + h <= 0 or x >= width or y >= height):
+    if width is not None and height is not None and (x + w <= 0 or y + h <= 0
+                                                     or x >= width
+                                                     or y >= height):
         return f'box entirely outside the {width}x{height} image'
     return None

@@ -21,11 +21,13 @@ def _number(token: str) -> float:
 
 
 def _is_number(token: str) -> bool:
-    return _number(token) == _number(token)  # NaN is the only value unequal to itself
+    return _number(token) == _number(
+        token)  # NaN is the only value unequal to itself
 
 
 def parse_dota_txt(path: str) -> List[RawObject]:
-    """Objects of a DOTA txt file, one per line ``x1 y1 ... x4 y4 class difficulty``.
+    """Objects of a DOTA txt file, one per line
+    ``x1 y1 ... x4 y4 class difficulty``.
 
     The header lines of original DOTA files (``imagesource:...``, ``gsd:...``)
     and blank lines are skipped; the difficulty is optional (0). A class name
@@ -46,7 +48,9 @@ def parse_dota_txt(path: str) -> List[RawObject]:
             difficulty = 0
             if len(rest) > 1 and rest[-1].isdigit():
                 difficulty = int(rest.pop())
-            objects.append(([float(t) for t in tokens[:n_coords]], ' '.join(rest), difficulty))
+            objects.append(
+                ([float(t)
+                  for t in tokens[:n_coords]], ' '.join(rest), difficulty))
     return objects
 
 
@@ -75,10 +79,15 @@ class SOIDOTADataset(SOIDetPartMixin, DOTADataset):
     ``ConvertBoxType(box_type_mapping=dict(gt_bboxes='rbox'))`` (le90).
     """
 
-    ANNOTATION_EXTENSIONS = ('txt',)
+    ANNOTATION_EXTENSIONS = ('txt', )
 
-    def __init__(self, *args, dataset_name: str = 'dota', img_suffix: str = 'png', **kwargs):
-        self.img_suffix = img_suffix  # mmrotate 1.0.0rc1's DOTADataset has no such argument
+    def __init__(self,
+                 *args,
+                 dataset_name: str = 'dota',
+                 img_suffix: str = 'png',
+                 **kwargs):
+        # mmrotate 1.0.0rc1's DOTADataset has no such argument
+        self.img_suffix = img_suffix
         super().__init__(*args, dataset_name=dataset_name, **kwargs)
 
     def parse_annotation_file(self, path: str) -> List[RawObject]:
@@ -86,17 +95,21 @@ class SOIDOTADataset(SOIDetPartMixin, DOTADataset):
 
     def read_samples(self, skip_log: SkipLog) -> List[dict]:
         data_list = []
-        for ann_path in annotation_files(self.ann_file, self.ANNOTATION_EXTENSIONS):
+        for ann_path in annotation_files(self.ann_file,
+                                         self.ANNOTATION_EXTENSIONS):
             stem = osp.splitext(osp.basename(ann_path))[0]
-            img_path = osp.join(self.data_prefix['img_path'], f'{stem}.{self.img_suffix}')
+            img_path = osp.join(self.data_prefix['img_path'],
+                                f'{stem}.{self.img_suffix}')
             size, problem = image_size_problem(img_path)
             if problem:
                 skip_log.add(img_path, 'image', problem)
                 continue
             try:
                 objects = self.parse_annotation_file(ann_path)
-            except Exception as e:  # noqa: BLE001 - any parser error: the file is unusable
-                skip_log.add(ann_path, 'image', f'unreadable annotation file ({e})')
+            except Exception as e:  # noqa: BLE001
+                # any parser error: the file is unusable
+                skip_log.add(ann_path, 'image',
+                             f'unreadable annotation file ({e})')
                 continue
             instances = []
             for coords, name, difficulty in objects:
@@ -105,8 +118,17 @@ class SOIDOTADataset(SOIDetPartMixin, DOTADataset):
                 if problem:
                     skip_log.add(ann_path, 'object', problem)
                 elif label is not None:
-                    instances.append(dict(bbox=coords, bbox_label=label,
-                                          ignore_flag=int(difficulty > self.diff_thr)))
-            data_list.append(dict(img_id=stem, file_name=osp.basename(img_path), img_path=img_path,
-                                  width=size[0], height=size[1], instances=instances))
+                    instances.append(
+                        dict(
+                            bbox=coords,
+                            bbox_label=label,
+                            ignore_flag=int(difficulty > self.diff_thr)))
+            data_list.append(
+                dict(
+                    img_id=stem,
+                    file_name=osp.basename(img_path),
+                    img_path=img_path,
+                    width=size[0],
+                    height=size[1],
+                    instances=instances))
         return data_list

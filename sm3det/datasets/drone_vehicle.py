@@ -33,13 +33,19 @@ def parse_dronevehicle_xml(path: str) -> List[RawObject]:
         coords = []
         if polygon is not None:
             for k in range(1, 5):
-                if polygon.find(f'x{k}') is None or polygon.find(f'y{k}') is None:
+                if polygon.find(f'x{k}') is None or polygon.find(
+                        f'y{k}') is None:
                     break
-                coords += [_coordinate(polygon, f'x{k}'), _coordinate(polygon, f'y{k}')]
+                coords += [
+                    _coordinate(polygon, f'x{k}'),
+                    _coordinate(polygon, f'y{k}')
+                ]
         elif box is not None:
-            x1, y1, x2, y2 = (_coordinate(box, t) for t in ('xmin', 'ymin', 'xmax', 'ymax'))
+            x1, y1, x2, y2 = (
+                _coordinate(box, t) for t in ('xmin', 'ymin', 'xmax', 'ymax'))
             coords = [x1, y1, x2, y1, x2, y2, x1, y2]
-        objects.append((coords, name, int(difficult) if difficult.isdigit() else 0))
+        objects.append(
+            (coords, name, int(difficult) if difficult.isdigit() else 0))
     return objects
 
 
@@ -61,17 +67,27 @@ class DroneVehicleDataset(SOIDOTADataset):
 
     METAINFO = {
         'classes': ('car', 'truck', 'bus', 'van', 'freight car'),
-        'palette': [(0, 200, 0), (230, 120, 0), (220, 20, 60), (0, 120, 230), (160, 32, 240)],
+        'palette': [(0, 200, 0), (230, 120, 0), (220, 20, 60), (0, 120, 230),
+                    (160, 32, 240)],
     }
     CLASS_ALIASES = {
-        'feright car': 'freight car', 'feright_car': 'freight car', 'feright': 'freight car',
-        'freight_car': 'freight car', 'freightcar': 'freight car', 'truvk': 'truck',
+        'feright car': 'freight car',
+        'feright_car': 'freight car',
+        'feright': 'freight car',
+        'freight_car': 'freight car',
+        'freightcar': 'freight car',
+        'truvk': 'truck',
     }
     ANNOTATION_EXTENSIONS = ('xml', 'txt')
 
-    def __init__(self, *args, dataset_name: str = 'dronevehicle', img_suffix: str = 'jpg',
+    def __init__(self,
+                 *args,
+                 dataset_name: str = 'dronevehicle',
+                 img_suffix: str = 'jpg',
                  **kwargs):
-        super().__init__(*args, dataset_name=dataset_name, img_suffix=img_suffix, **kwargs)
+        super().__init__(
+            *args, dataset_name=dataset_name, img_suffix=img_suffix, **kwargs)
 
     def parse_annotation_file(self, path: str) -> List[RawObject]:
-        return parse_dronevehicle_xml(path) if path.endswith('.xml') else parse_dota_txt(path)
+        return parse_dronevehicle_xml(path) if path.endswith(
+            '.xml') else parse_dota_txt(path)

@@ -1,4 +1,5 @@
-"""SOI-Det's SAR part: the SARDet-100K subset ("SARDet-50K"), horizontal boxes."""
+"""SOI-Det's SAR part: the SARDet-100K subset ("SARDet-50K"), horizontal
+boxes."""
 import json
 import os.path as osp
 from collections import defaultdict
@@ -12,7 +13,8 @@ from .soi_det_part import SOIDetPartMixin
 
 
 def load_coco_json(path: str) -> dict:
-    """A COCO detection json, with a clear error when it is missing, empty or malformed."""
+    """A COCO detection json, with a clear error when it is missing, empty or
+    malformed."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'annotation file {path} does not exist')
     with open(path, encoding='utf-8') as f:
@@ -22,11 +24,15 @@ def load_coco_json(path: str) -> dict:
     try:
         coco = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f'annotation file {path} is not valid JSON: {e}') from e
-    missing = [k for k in ('images', 'annotations', 'categories') if k not in coco]
+        raise ValueError(
+            f'annotation file {path} is not valid JSON: {e}') from e
+    missing = [
+        k for k in ('images', 'annotations', 'categories') if k not in coco
+    ]
     if missing:
-        raise ValueError(f'annotation file {path} is not a COCO detection file '
-                         f'(no {", ".join(missing)})')
+        raise ValueError(
+            f'annotation file {path} is not a COCO detection file '
+            f'(no {", ".join(missing)})')
     return coco
 
 
@@ -63,14 +69,17 @@ class SARDetDataset(SOIDetPartMixin, BaseDetDataset):
 
     def read_samples(self, skip_log: SkipLog) -> List[dict]:
         coco = load_coco_json(self.ann_file)
-        label_of_category = {c['id']: self.label_of(c['name'], self.ann_file)
-                             for c in coco['categories']}
+        label_of_category = {
+            c['id']: self.label_of(c['name'], self.ann_file)
+            for c in coco['categories']
+        }
         objects_of_image = defaultdict(list)
         for ann in coco['annotations']:
             objects_of_image[ann['image_id']].append(ann)
         data_list = []
         for image in coco['images']:
-            img_path = osp.join(self.data_prefix['img_path'], image['file_name'])
+            img_path = osp.join(self.data_prefix['img_path'],
+                                image['file_name'])
             size, problem = image_size_problem(img_path)
             if problem:
                 skip_log.add(img_path, 'image', problem)
@@ -79,20 +88,32 @@ class SARDetDataset(SOIDetPartMixin, BaseDetDataset):
             for ann in objects_of_image[image['id']]:
                 bbox = ann.get('bbox', [])
                 if ann.get('category_id') not in label_of_category:
-                    problem = f'category id {ann.get("category_id")} is not in the categories'
+                    problem = (f'category id {ann.get("category_id")} is not '
+                               'in the categories')
                 elif len(bbox) != 4:
-                    problem = f'box with {len(bbox)} numbers (needs x, y, w, h)'
+                    problem = (f'box with {len(bbox)} numbers '
+                               '(needs x, y, w, h)')
                 else:
                     problem = hbox_problem(*bbox, *size)
                 if problem:
-                    skip_log.add(f'{self.ann_file} (image {image["file_name"]})', 'object', problem)
+                    skip_log.add(
+                        f'{self.ann_file} (image {image["file_name"]})',
+                        'object', problem)
                     continue
                 label = label_of_category[ann['category_id']]
                 if label is not None:
                     x, y, w, h = bbox
-                    instances.append(dict(bbox=[x, y, x + w, y + h], bbox_label=label,
-                                          ignore_flag=int(ann.get('iscrowd', 0))))
-            data_list.append(dict(img_id=image['id'], file_name=image['file_name'],
-                                  img_path=img_path, width=size[0], height=size[1],
-                                  instances=instances))
+                    instances.append(
+                        dict(
+                            bbox=[x, y, x + w, y + h],
+                            bbox_label=label,
+                            ignore_flag=int(ann.get('iscrowd', 0))))
+            data_list.append(
+                dict(
+                    img_id=image['id'],
+                    file_name=image['file_name'],
+                    img_path=img_path,
+                    width=size[0],
+                    height=size[1],
+                    instances=instances))
         return data_list

@@ -20,15 +20,20 @@ class LoadImageOrSkip(LoadImageFromFile):
     images as 3 channels).
     """
 
-    #: Images skipped so far in this process (each dataloader worker counts its own).
+    #: Images skipped so far in this process (each dataloader worker counts
+    #: its own).
     num_skipped = 0
 
     def transform(self, results: dict) -> Optional[dict]:
         try:
             return super().transform(results)
-        except Exception as e:  # noqa: BLE001 - any read/decode failure means skip
+        except Exception as e:  # noqa: BLE001 - any read/decode failure: skip
             LoadImageOrSkip.num_skipped += 1
-            print_log(f'skipped unreadable image {results.get("img_path")} ({type(e).__name__}: '
-                      f'{e}); {LoadImageOrSkip.num_skipped} skipped in this process so far, '
-                      f'another sample is drawn instead', logger='current', level=logging.WARNING)
+            print_log(
+                f'skipped unreadable image {results.get("img_path")} '
+                f'({type(e).__name__}: {e}); {LoadImageOrSkip.num_skipped} '
+                'skipped in this process so far, another sample is drawn '
+                'instead',
+                logger='current',
+                level=logging.WARNING)
             return None

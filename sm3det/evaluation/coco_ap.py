@@ -37,21 +37,29 @@ def _build_coco_pair(samples: Sequence[dict], num_classes: int):
             (sample['gt_bboxes'], sample['gt_labels'], 0),
             (sample['ignored_bboxes'], sample['ignored_labels'], 1),
         ):
-            for box, label in zip(_xyxy_to_xywh(bboxes).tolist(),
-                                  labels.tolist()):
+            for box, label in zip(
+                    _xyxy_to_xywh(bboxes).tolist(), labels.tolist()):
                 annotations.append(
-                    dict(id=len(annotations) + 1, image_id=image_id,
-                         category_id=label + 1, bbox=box,
-                         area=box[2] * box[3], iscrowd=crowd))
+                    dict(
+                        id=len(annotations) + 1,
+                        image_id=image_id,
+                        category_id=label + 1,
+                        bbox=box,
+                        area=box[2] * box[3],
+                        iscrowd=crowd))
         for box, score, label in zip(
                 _xyxy_to_xywh(sample['bboxes']).tolist(),
                 sample['scores'].tolist(), sample['labels'].tolist()):
             detections.append(
-                dict(image_id=image_id, category_id=label + 1, bbox=box,
-                     score=score))
+                dict(
+                    image_id=image_id,
+                    category_id=label + 1,
+                    bbox=box,
+                    score=score))
     coco_gt = COCO()
     coco_gt.dataset = dict(
-        images=images, annotations=annotations,
+        images=images,
+        annotations=annotations,
         categories=[dict(id=c + 1, name=str(c)) for c in range(num_classes)])
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt.createIndex()
@@ -60,9 +68,9 @@ def _build_coco_pair(samples: Sequence[dict], num_classes: int):
     return coco_gt, coco_dt
 
 
-def coco_class_ap(samples: Sequence[dict], num_classes: int,
-                  iou_thrs: Sequence[float]
-                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def coco_class_ap(
+        samples: Sequence[dict], num_classes: int, iou_thrs: Sequence[float]
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-class, per-threshold COCO AP of horizontal boxes.
 
     Args:

@@ -19,28 +19,56 @@ ALL_TERMS = {term for terms in LOSS_TERMS.values() for term in terms}
 
 # Iteration 2 lacks SAR; 'dota.acc' and 'loss' are not configured terms.
 SCRIPT = [
-    {'sar.loss_cls': 1.2, 'sar.loss_bbox': 0.9, 'sar.loss_dfl': 0.5,
-     'dota.loss_rpn_cls': 0.7, 'dota.loss_rpn_bbox': 0.3,
-     'dota.loss_cls': 1.1, 'dota.loss_bbox': 0.8, 'dota.acc': 60.0},
-    {'sar.loss_cls': 0.8, 'sar.loss_bbox': 1.0, 'sar.loss_dfl': 0.45,
-     'dota.loss_rpn_cls': 0.9, 'dota.loss_rpn_bbox': 0.2,
-     'dota.loss_cls': 1.0, 'dota.loss_bbox': 0.85, 'loss': 5.2},
-    {'dota.loss_rpn_cls': 0.5, 'dota.loss_rpn_bbox': 0.25,
-     'dota.loss_cls': 0.6, 'dota.loss_bbox': 0.9},
-    {'sar.loss_cls': 0.6, 'sar.loss_bbox': 0.7, 'sar.loss_dfl': 0.4,
-     'dota.loss_rpn_cls': 0.4, 'dota.loss_rpn_bbox': 0.35,
-     'dota.loss_cls': 0.9, 'dota.loss_bbox': 0.5},
+    {
+        'sar.loss_cls': 1.2,
+        'sar.loss_bbox': 0.9,
+        'sar.loss_dfl': 0.5,
+        'dota.loss_rpn_cls': 0.7,
+        'dota.loss_rpn_bbox': 0.3,
+        'dota.loss_cls': 1.1,
+        'dota.loss_bbox': 0.8,
+        'dota.acc': 60.0
+    },
+    {
+        'sar.loss_cls': 0.8,
+        'sar.loss_bbox': 1.0,
+        'sar.loss_dfl': 0.45,
+        'dota.loss_rpn_cls': 0.9,
+        'dota.loss_rpn_bbox': 0.2,
+        'dota.loss_cls': 1.0,
+        'dota.loss_bbox': 0.85,
+        'loss': 5.2
+    },
+    {
+        'dota.loss_rpn_cls': 0.5,
+        'dota.loss_rpn_bbox': 0.25,
+        'dota.loss_cls': 0.6,
+        'dota.loss_bbox': 0.9
+    },
+    {
+        'sar.loss_cls': 0.6,
+        'sar.loss_bbox': 0.7,
+        'sar.loss_dfl': 0.4,
+        'dota.loss_rpn_cls': 0.4,
+        'dota.loss_rpn_bbox': 0.35,
+        'dota.loss_cls': 0.9,
+        'dota.loss_bbox': 0.5
+    },
 ]
 
 
 def numpy_multipliers(his, cur, variant, theta, tau, b, head, backbone):
     """The paper's formulas, written out with numpy on dicts of floats."""
     if variant == 'reference':
-        units = {s: [[t] for t in terms if t in cur]
-                 for s, terms in LOSS_TERMS.items()}
+        units = {
+            s: [[t] for t in terms if t in cur]
+            for s, terms in LOSS_TERMS.items()
+        }
     else:
-        units = {s: [[t for t in terms if t in cur]]
-                 for s, terms in LOSS_TERMS.items()}
+        units = {
+            s: [[t for t in terms if t in cur]]
+            for s, terms in LOSS_TERMS.items()
+        }
     units = {s: u for s, u in units.items() if u and u[0]}
     flat = [u for us in units.values() for u in us]
     c = np.array([sum(cur[t] for t in u) for u in flat])
@@ -69,9 +97,16 @@ def numpy_multipliers(his, cur, variant, theta, tau, b, head, backbone):
                                            (False, True)])
 def test_scripted_sequence_matches_numpy(variant, head, backbone):
     alpha, theta, tau, b, warmup = 0.2, 3.0, 2.0, 0.35, 2
-    hook = DSOHook(LOSS_TERMS, alpha=alpha, theta=theta, tau=tau, b=b,
-                   warmup_iters=warmup, head_policy=head,
-                   backbone_policy=backbone, variant=variant)
+    hook = DSOHook(
+        LOSS_TERMS,
+        alpha=alpha,
+        theta=theta,
+        tau=tau,
+        b=b,
+        warmup_iters=warmup,
+        head_policy=head,
+        backbone_policy=backbone,
+        variant=variant)
     ema = {}
     for step, losses in enumerate(SCRIPT, start=1):
         cur = {t: v for t, v in losses.items() if t in ALL_TERMS}
@@ -94,8 +129,13 @@ def test_scripted_sequence_matches_numpy(variant, head, backbone):
 
 def test_two_terms_by_hand():
     """cur = [1, 2] against his = [2, 2], theta 1, tau 3, b 0.4."""
-    hook = DSOHook(dict(a=['la'], b=['lb']), alpha=0.5, theta=1.0, tau=3.0,
-                   b=0.4, warmup_iters=0)
+    hook = DSOHook(
+        dict(a=['la'], b=['lb']),
+        alpha=0.5,
+        theta=1.0,
+        tau=3.0,
+        b=0.4,
+        warmup_iters=0)
     first = hook.update({'la': 2.0, 'lb': 2.0})
     # the EMA starts at the first value: w = 1, KL = 0, C = 1
     assert first['a'] == first['b'] == 1.0
@@ -108,8 +148,8 @@ def test_two_terms_by_hand():
     assert got['b'] == pytest.approx(2 / (e + 1), rel=1e-12)
     # P(his) = [1/2, 1/2], P(cur) = [1, e] / (1 + e);
     # reference KL = KL(P(his) || P(cur)) / 2
-    kl = 0.5 * (0.5 * math.log(0.5 * (1 + e)) +
-                0.5 * math.log(0.5 * (1 + e) / e))
+    kl = 0.5 * (0.5 * math.log(0.5 * (1 + e)) + 0.5 * math.log(0.5 *
+                                                               (1 + e) / e))
     assert got['shared'] == pytest.approx(
         2 / (1 + math.exp(-((1 - kl) - 0.4) * 3)), rel=1e-12)
     # EMA with alpha 0.5: la (2 -> 1.5), lb stays 2
@@ -117,8 +157,13 @@ def test_two_terms_by_hand():
 
 
 def test_paper_variant_kl_direction_by_hand():
-    hook = DSOHook(dict(a=['la'], b=['lb']), theta=1.0, tau=3.0, b=0.4,
-                   warmup_iters=0, variant='paper')
+    hook = DSOHook(
+        dict(a=['la'], b=['lb']),
+        theta=1.0,
+        tau=3.0,
+        b=0.4,
+        warmup_iters=0,
+        variant='paper')
     hook.update({'la': 2.0, 'lb': 2.0})
     got = hook.update({'la': 1.0, 'lb': 2.0})
     e = math.e
@@ -137,9 +182,11 @@ def test_warmup_and_missing_values():
     assert got['shared'] != 1.0
     # zero / non-finite values are treated as absent: EMA unchanged
     before = dict(hook.loss_ema)
-    got = hook.update({**SCRIPT[1], 'sar.loss_cls': 0.0,
-                       'sar.loss_bbox': float('nan'),
-                       'sar.loss_dfl': float('inf')})
+    got = hook.update({
+        **SCRIPT[1], 'sar.loss_cls': 0.0,
+        'sar.loss_bbox': float('nan'),
+        'sar.loss_dfl': float('inf')
+    })
     assert got['sar_head'] == 1.0
     for t in LOSS_TERMS['sar_head']:
         assert hook.loss_ema[t] == before[t]
@@ -177,8 +224,8 @@ def _fake_runner(param_groups, hooks=()):
     optimizer = torch.optim.SGD(
         [dict(group, params=[p]) for group, p in zip(param_groups, params)],
         lr=0.1)
-    return SimpleNamespace(optim_wrapper=OptimWrapper(optimizer),
-                           hooks=list(hooks))
+    return SimpleNamespace(
+        optim_wrapper=OptimWrapper(optimizer), hooks=list(hooks))
 
 
 def test_before_train_checks():

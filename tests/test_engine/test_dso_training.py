@@ -37,8 +37,7 @@ class ScriptedDetector(BaseModel):
             dict(
                 sar=nn.Linear(2, 1),
                 dota=nn.ModuleDict(
-                    dict(rpn_head=nn.Linear(2, 1),
-                         roi_head=nn.Linear(2, 1)))))
+                    dict(rpn_head=nn.Linear(2, 1), roi_head=nn.Linear(2, 1)))))
         self.script = script
         self.step_lrs = []
 
@@ -63,8 +62,13 @@ class ScriptedDetector(BaseModel):
         return log_vars
 
 
-def train(work_dir, script, hook=None, max_iters=MAX_ITERS, ckpt_interval=0,
-          resume_from=None, optim_wrapper_type='OptimWrapper'):
+def train(work_dir,
+          script,
+          hook=None,
+          max_iters=MAX_ITERS,
+          ckpt_interval=0,
+          resume_from=None,
+          optim_wrapper_type='OptimWrapper'):
     model = ScriptedDetector(script)
     runner = Runner(
         model=model,
@@ -78,16 +82,25 @@ def train(work_dir, script, hook=None, max_iters=MAX_ITERS, ckpt_interval=0,
             optimizer=dict(type='SGD', lr=BASE_LR, momentum=0.9),
             paramwise_cfg=dict(sub_modules=SUB_MODULES)),
         param_scheduler=[
-            dict(type='LinearLR', start_factor=1 / 3, by_epoch=False,
-                 begin=0, end=10),
-            dict(type='MultiStepLR', milestones=[40, 70], gamma=0.1,
-                 by_epoch=False),
+            dict(
+                type='LinearLR',
+                start_factor=1 / 3,
+                by_epoch=False,
+                begin=0,
+                end=10),
+            dict(
+                type='MultiStepLR',
+                milestones=[40, 70],
+                gamma=0.1,
+                by_epoch=False),
         ],
         custom_hooks=[hook] if hook is not None else None,
         default_hooks=dict(
             logger=dict(type='LoggerHook', interval=10),
-            checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                            interval=ckpt_interval or max_iters)),
+            checkpoint=dict(
+                type='CheckpointHook',
+                by_epoch=False,
+                interval=ckpt_interval or max_iters)),
         load_from=resume_from,
         resume=resume_from is not None,
         default_scope='mmrotate',
@@ -97,10 +110,20 @@ def train(work_dir, script, hook=None, max_iters=MAX_ITERS, ckpt_interval=0,
 
 
 # Exact in float32, the precision of the losses the hook receives.
-FIRST = {'sar.loss_cls': 1.0, 'sar.loss_bbox': 0.5, 'dota.loss_rpn_cls': 0.375,
-         'dota.loss_cls': 0.75, 'dota.loss_bbox': 0.625}
-LATER = {'sar.loss_cls': 0.5, 'sar.loss_bbox': 0.5, 'dota.loss_rpn_cls': 0.625,
-         'dota.loss_cls': 0.375, 'dota.loss_bbox': 0.25}
+FIRST = {
+    'sar.loss_cls': 1.0,
+    'sar.loss_bbox': 0.5,
+    'dota.loss_rpn_cls': 0.375,
+    'dota.loss_cls': 0.75,
+    'dota.loss_bbox': 0.625
+}
+LATER = {
+    'sar.loss_cls': 0.5,
+    'sar.loss_bbox': 0.5,
+    'dota.loss_rpn_cls': 0.625,
+    'dota.loss_cls': 0.375,
+    'dota.loss_bbox': 0.25
+}
 
 
 def step_then_constant(iteration):
@@ -113,14 +136,16 @@ def expected_constant_multipliers(theta, tau, b):
     w = [FIRST[t] / LATER[t] for t in terms]
     z = sum(math.exp(x / theta) for x in w)
     lam = {t: len(terms) * math.exp(x / theta) / z for t, x in zip(terms, w)}
-    expected = {s: sum(lam[t] for t in ts) / len(ts)
-                for s, ts in LOSS_TERMS.items()}
+    expected = {
+        s: sum(lam[t] for t in ts) / len(ts)
+        for s, ts in LOSS_TERMS.items()
+    }
     # KL(P(his) || P(cur)) / n with log-softmax written out
     zc = sum(math.exp(LATER[t]) for t in terms)
     zh = sum(math.exp(FIRST[t]) for t in terms)
     kl = sum(
-        math.exp(FIRST[t]) / zh *
-        ((FIRST[t] - math.log(zh)) - (LATER[t] - math.log(zc)))
+        math.exp(FIRST[t]) / zh * ((FIRST[t] - math.log(zh)) -
+                                   (LATER[t] - math.log(zc)))
         for t in terms) / len(terms)
     expected['shared'] = 2 / (1 + math.exp(-((1 - kl) - b) * tau))
     return expected
@@ -145,8 +170,8 @@ def test_schedule_without_dso(scheduled_lrs):
 
 
 def test_dso_off_gives_exactly_the_scheduled_lr(tmp_path, scheduled_lrs):
-    hook = DSOHook(LOSS_TERMS, warmup_iters=0, head_policy=False,
-                   backbone_policy=False)
+    hook = DSOHook(
+        LOSS_TERMS, warmup_iters=0, head_policy=False, backbone_policy=False)
     lrs, _ = train(tmp_path, step_then_constant, hook)
     assert lrs == scheduled_lrs
 
@@ -156,8 +181,8 @@ def test_constant_multipliers_times_schedule_without_drift(
     """alpha 0 freezes the EMA at the first losses; the later losses are
     constant, so the multipliers are constant from the warm-up on."""
     warmup, theta, tau, b = 5, 3.0, 3.0, 0.4
-    hook = DSOHook(LOSS_TERMS, alpha=0.0, theta=theta, tau=tau, b=b,
-                   warmup_iters=warmup)
+    hook = DSOHook(
+        LOSS_TERMS, alpha=0.0, theta=theta, tau=tau, b=b, warmup_iters=warmup)
     lrs, runner = train(tmp_path, step_then_constant, hook)
 
     expected = expected_constant_multipliers(theta, tau, b)
@@ -179,8 +204,7 @@ def test_constant_multipliers_times_schedule_without_drift(
     assert steps == list(range(10, MAX_ITERS + 1, 10))
     assert set(series) == {*SUB_MODULES, 'shared'}
     for name, values in series.items():
-        assert values == pytest.approx([expected[name]] * len(steps),
-                                       rel=1e-6)
+        assert values == pytest.approx([expected[name]] * len(steps), rel=1e-6)
     out = tmp_path / 'dso.png'
     plot_dso.plot_dso(steps, series, str(out))
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
@@ -189,8 +213,9 @@ def test_constant_multipliers_times_schedule_without_drift(
 def varying(iteration):
     """Smoothly varying losses; DOTA is absent from every fifth batch."""
     losses = {
-        term: 0.2 + 1.0 / (1 + 0.1 * iteration) +
-        0.3 * math.sin(0.7 * iteration + i) ** 2
+        term:
+        0.2 + 1.0 / (1 + 0.1 * iteration) +
+        0.3 * math.sin(0.7 * iteration + i)**2
         for i, term in enumerate(FIRST)
     }
     if iteration % 5 == 4:
@@ -199,12 +224,13 @@ def varying(iteration):
 
 
 def test_resume_continues_with_the_same_multipliers(tmp_path):
+
     def make_hook():
         return DSOHook(LOSS_TERMS, alpha=0.1, warmup_iters=3)
 
     first_dir = tmp_path / 'full'
-    full_lrs, full = train(first_dir, varying, make_hook(), max_iters=30,
-                           ckpt_interval=15)
+    full_lrs, full = train(
+        first_dir, varying, make_hook(), max_iters=30, ckpt_interval=15)
     checkpoint = torch.load(first_dir / 'iter_15.pth', weights_only=False)
     assert checkpoint['dso']['num_updates'] == 15
     # the DSO state alone is safe for torch.load(weights_only=True)
@@ -213,9 +239,12 @@ def test_resume_continues_with_the_same_multipliers(tmp_path):
     buffer.seek(0)
     assert torch.load(buffer, weights_only=True) == checkpoint['dso']
 
-    resumed_lrs, resumed = train(tmp_path / 'resumed', varying, make_hook(),
-                                 max_iters=30,
-                                 resume_from=str(first_dir / 'iter_15.pth'))
+    resumed_lrs, resumed = train(
+        tmp_path / 'resumed',
+        varying,
+        make_hook(),
+        max_iters=30,
+        resume_from=str(first_dir / 'iter_15.pth'))
     assert resumed_lrs == full_lrs[15:]
     full_hook, resumed_hook = (
         next(h for h in r.hooks if isinstance(h, DSOHook))
@@ -234,8 +263,11 @@ def test_amp_optim_wrapper(tmp_path, scheduled_lrs, monkeypatch):
             'mmengine.optim.optimizer.amp_optimizer_wrapper.'
             'is_cuda_available', lambda: True)
     hook = DSOHook(LOSS_TERMS, alpha=0.0, warmup_iters=5)
-    step_lrs, runner = train(tmp_path, step_then_constant, hook,
-                             optim_wrapper_type='AmpOptimWrapper')
+    step_lrs, runner = train(
+        tmp_path,
+        step_then_constant,
+        hook,
+        optim_wrapper_type='AmpOptimWrapper')
     assert type(runner.optim_wrapper).__name__ == 'AmpOptimWrapper'
     expected = expected_constant_multipliers(theta=3.0, tau=3.0, b=0.4)
     for t, lrs in enumerate(step_lrs):

@@ -9,9 +9,13 @@ def _random_rotated_set(rng, num_images, num_classes):
     """Images of jittered true boxes, false alarms and ignored objects."""
 
     def boxes(n):
-        return np.stack([rng.uniform(20, 180, n), rng.uniform(20, 180, n),
-                         rng.uniform(8, 40, n), rng.uniform(8, 40, n),
-                         rng.uniform(-math.pi / 2, math.pi / 2, n)], 1)
+        return np.stack([
+            rng.uniform(20, 180, n),
+            rng.uniform(20, 180, n),
+            rng.uniform(8, 40, n),
+            rng.uniform(8, 40, n),
+            rng.uniform(-math.pi / 2, math.pi / 2, n)
+        ], 1)
 
     images = []
     for _ in range(num_images):
@@ -22,23 +26,26 @@ def _random_rotated_set(rng, num_images, num_classes):
         # Most objects (ignored ones too) are found, a few with a wrong class.
         targets = np.concatenate([gts, ignored])
         found = rng.random(len(targets)) < 0.85
-        hits = targets[found] + rng.normal(0, 1, (found.sum(), 5)) * [
-            3, 3, 2, 2, 0.1]
+        hits = targets[found] + rng.normal(
+            0, 1, (found.sum(), 5)) * [3, 3, 2, 2, 0.1]
         hit_labels = np.where(
             rng.random(found.sum()) < 0.9,
             np.concatenate([gt_labels, ignored_labels])[found],
             rng.integers(0, num_classes, found.sum()))
         false_alarms = boxes(rng.integers(0, 4))
         dets = np.concatenate([hits, false_alarms])
-        images.append(dict(
-            dets=dets.astype(np.float32),
-            scores=rng.random(len(dets)).astype(np.float32),
-            labels=np.concatenate([
-                hit_labels,
-                rng.integers(0, num_classes, len(false_alarms))]),
-            gts=gts.astype(np.float32), gt_labels=gt_labels,
-            ignored=ignored.astype(np.float32),
-            ignored_labels=ignored_labels))
+        images.append(
+            dict(
+                dets=dets.astype(np.float32),
+                scores=rng.random(len(dets)).astype(np.float32),
+                labels=np.concatenate([
+                    hit_labels,
+                    rng.integers(0, num_classes, len(false_alarms))
+                ]),
+                gts=gts.astype(np.float32),
+                gt_labels=gt_labels,
+                ignored=ignored.astype(np.float32),
+                ignored_labels=ignored_labels))
     return images
 
 
@@ -68,15 +75,18 @@ def _random_horizontal_set(rng, num_images, num_classes):
         hits = gts[found] + rng.normal(0, 3, (found.sum(), 4))
         false_alarms = boxes(rng.integers(0, 4))
         dets = np.concatenate([hits, false_alarms])
-        images.append(dict(
-            dets=dets.astype(np.float32),
-            scores=rng.random(len(dets)).astype(np.float32),
-            labels=np.concatenate([
-                gt_labels[found],
-                rng.integers(0, num_classes, len(false_alarms))]),
-            gts=gts.astype(np.float32), gt_labels=gt_labels,
-            ignored=ignored.astype(np.float32),
-            ignored_labels=ignored_labels))
+        images.append(
+            dict(
+                dets=dets.astype(np.float32),
+                scores=rng.random(len(dets)).astype(np.float32),
+                labels=np.concatenate([
+                    gt_labels[found],
+                    rng.integers(0, num_classes, len(false_alarms))
+                ]),
+                gts=gts.astype(np.float32),
+                gt_labels=gt_labels,
+                ignored=ignored.astype(np.float32),
+                ignored_labels=ignored_labels))
     return images
 
 

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+# isort: off
 import sm3det  # noqa: F401  (compat fixes before mmrotate)
 from mmcv.ops import box_iou_rotated
+# isort: on
 from sm3det.evaluation.rotated_ap import (FALSE_POSITIVE, IGNORED,
                                           TRUE_POSITIVE,
                                           match_rotated_detections,
@@ -20,12 +22,20 @@ EMPTY_LABELS = np.zeros(0, np.int64)
 
 def square(cx, cy, shift_along_width=0.0, side=10.0):
     """A rotated side x side box, moved along its own width axis."""
-    return [cx + shift_along_width * math.cos(ANGLE),
-            cy + shift_along_width * math.sin(ANGLE), side, side, ANGLE]
+    return [
+        cx + shift_along_width * math.cos(ANGLE),
+        cy + shift_along_width * math.sin(ANGLE), side, side, ANGLE
+    ]
 
 
-def evaluate(dets, scores, det_labels, gts, gt_labels, ignored=EMPTY_BOXES,
-             ignored_labels=EMPTY_LABELS, num_classes=1):
+def evaluate(dets,
+             scores,
+             det_labels,
+             gts,
+             gt_labels,
+             ignored=EMPTY_BOXES,
+             ignored_labels=EMPTY_LABELS,
+             num_classes=1):
     det_labels = np.asarray(det_labels, np.int64)
     scores = np.asarray(scores, np.float32)
     gt_labels = np.asarray(gt_labels, np.int64)
@@ -59,8 +69,8 @@ def test_two_gts_three_detections_hand_computed_ap():
     outcomes, ap, num_gts, num_dets = evaluate(dets, [0.9, 0.8, 0.7],
                                                [0, 0, 0], gts, [0, 0])
     tp, fp = TRUE_POSITIVE, FALSE_POSITIVE
-    assert outcomes[:4].tolist() == [[tp, fp, tp]] * 4   # 0.50 .. 0.65
-    assert outcomes[4:].tolist() == [[tp, fp, fp]] * 6   # 0.70 .. 0.95
+    assert outcomes[:4].tolist() == [[tp, fp, tp]] * 4  # 0.50 .. 0.65
+    assert outcomes[4:].tolist() == [[tp, fp, fp]] * 6  # 0.70 .. 0.95
     # PR points (R, P): (.5, 1), (.5, .5), (1, 2/3) -> area .5*1 + .5*2/3;
     # without d3: (.5, 1), (.5, .5) -> .5.
     expected = [5 / 6] * 4 + [0.5] * 6
@@ -96,8 +106,8 @@ def test_classes_without_ground_truth_are_nan_and_missed_classes_zero():
     # detection (AP 0).
     gts = [square(50, 50), square(150, 150)]
     dets = [square(50, 50), square(100, 100)]
-    _, ap, num_gts, num_dets = evaluate(dets, [0.9, 0.8], [0, 1], gts,
-                                        [0, 2], num_classes=3)
+    _, ap, num_gts, num_dets = evaluate(
+        dets, [0.9, 0.8], [0, 1], gts, [0, 2], num_classes=3)
     assert np.allclose(ap[:, 0], 1.0)
     assert np.isnan(ap[:, 1]).all()
     assert (ap[:, 2] == 0).all()
@@ -110,9 +120,11 @@ def test_equals_mmrotate_eval_rbbox_map_at_iou_half(random_rotated_set):
 
     num_classes = 3
     images = random_rotated_set(np.random.default_rng(0), 12, num_classes)
-    outcomes = [match_rotated_detections(
-        im['dets'], im['scores'], im['labels'], im['gts'], im['gt_labels'],
-        im['ignored'], im['ignored_labels'], [0.5]) for im in images]
+    outcomes = [
+        match_rotated_detections(im['dets'], im['scores'], im['labels'],
+                                 im['gts'], im['gt_labels'], im['ignored'],
+                                 im['ignored_labels'], [0.5]) for im in images
+    ]
     ap, num_gts, _ = rotated_class_ap(
         np.concatenate(outcomes, axis=1),
         np.concatenate([im['scores'] for im in images]),
@@ -121,17 +133,27 @@ def test_equals_mmrotate_eval_rbbox_map_at_iou_half(random_rotated_set):
     assert (outcomes[0] != FALSE_POSITIVE).any()  # the set is not trivial
 
     det_results = [[
-        np.hstack([im['dets'][im['labels'] == c],
-                   im['scores'][im['labels'] == c, None]])
-        for c in range(num_classes)] for im in images]
-    annotations = [dict(bboxes=im['gts'], labels=im['gt_labels'],
-                        bboxes_ignore=im['ignored'],
-                        labels_ignore=im['ignored_labels']) for im in images]
+        np.hstack([
+            im['dets'][im['labels'] == c], im['scores'][im['labels'] == c,
+                                                        None]
+        ]) for c in range(num_classes)
+    ] for im in images]
+    annotations = [
+        dict(
+            bboxes=im['gts'],
+            labels=im['gt_labels'],
+            bboxes_ignore=im['ignored'],
+            labels_ignore=im['ignored_labels']) for im in images
+    ]
     mean_ap, per_class = eval_rbbox_map(
-        det_results, annotations, iou_thr=0.5, use_07_metric=False,
-        box_type='rbox', logger='silent', nproc=1)
+        det_results,
+        annotations,
+        iou_thr=0.5,
+        use_07_metric=False,
+        box_type='rbox',
+        logger='silent',
+        nproc=1)
     assert [r['num_gts'] for r in per_class] == num_gts.tolist()
-    np.testing.assert_allclose(ap[0], [r['ap'] for r in per_class],
-                               atol=1e-6)
+    np.testing.assert_allclose(ap[0], [r['ap'] for r in per_class], atol=1e-6)
     np.testing.assert_allclose(np.nanmean(ap[0]), mean_ap, atol=1e-6)
     assert 0.2 < mean_ap < 0.95

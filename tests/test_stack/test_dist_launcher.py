@@ -49,13 +49,15 @@ class DumpWeights(Hook):
     def after_run(self, runner):
         model = getattr(runner.model, 'module', runner.model)
         weights = [p.tolist() for p in model.parameters()]
-        with open(os.path.join(runner.work_dir, f'rank{get_rank()}.json'), 'w') as f:
+        path = os.path.join(runner.work_dir, f'rank{get_rank()}.json')
+        with open(path, 'w') as f:
             json.dump(dict(weights=weights, world=runner.world_size), f)
 '''
 
 CONFIG = '''
 default_scope = 'mmrotate'
-custom_imports = dict(imports=['sm3det', 'toy_dist'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['sm3det', 'toy_dist'], allow_failed_imports=False)
 model = dict(type='ToyRegressor')
 train_dataloader = dict(
     batch_size=4, num_workers=0,
@@ -74,16 +76,26 @@ def test_two_cpu_processes_stay_in_step(tmp_path, repo_root):
     (tmp_path / 'toy_dist.py').write_text(TOY_MODULE)
     (tmp_path / 'toy_config.py').write_text(CONFIG)
     work_dir = tmp_path / 'work'
-    env = dict(os.environ, PORT='29533',
-               PYTHONPATH=os.pathsep.join([str(tmp_path), repo_root]))
-    proc = subprocess.run(
-        ['bash', os.path.join(repo_root, 'tools', 'dist_train.sh'),
-         str(tmp_path / 'toy_config.py'), '2', '--work-dir', str(work_dir)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    env = dict(
+        os.environ,
+        PORT='29533',
+        PYTHONPATH=os.pathsep.join([str(tmp_path), repo_root]))
+    proc = subprocess.run([
+        'bash',
+        os.path.join(repo_root, 'tools', 'dist_train.sh'),
+        str(tmp_path / 'toy_config.py'), '2', '--work-dir',
+        str(work_dir)
+    ],
+                          env=env,
+                          cwd=tmp_path,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
-    ranks = [json.loads((work_dir / f'rank{r}.json').read_text())
-             for r in (0, 1)]
+    ranks = [
+        json.loads((work_dir / f'rank{r}.json').read_text()) for r in (0, 1)
+    ]
     assert ranks[0]['world'] == ranks[1]['world'] == 2
     assert ranks[0]['weights'] == ranks[1]['weights']
     torch.manual_seed(0)

@@ -32,8 +32,12 @@ def test_roi_align_rotated_samples_a_linear_ramp():
     # The feature value is the column index, so bilinear sampling is exact:
     # a pixel's centre is at x = j + 0.5 (aligned=True), hence value = x - 0.5.
     feat = torch.arange(16.).repeat(16, 1)[None, None]
-    op = RoIAlignRotated(output_size=2, spatial_scale=1.0, sampling_ratio=2,
-                         aligned=True, clockwise=False)
+    op = RoIAlignRotated(
+        output_size=2,
+        spatial_scale=1.0,
+        sampling_ratio=2,
+        aligned=True,
+        clockwise=False)
     rois = torch.tensor([[0., 8., 8., 4., 4., 0.],
                          [0., 8., 8., 4., 4., math.pi / 2]])
     out = op(feat, rois)[:, 0]

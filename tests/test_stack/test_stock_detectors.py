@@ -14,7 +14,6 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.structures import InstanceData
-
 from mmrotate.registry import MODELS
 from mmrotate.structures.bbox import RotatedBoxes
 
@@ -39,16 +38,20 @@ def stock_model(name):
 
 def batch(rotated):
     img = torch.randint(0, 255, (3, 128, 128), dtype=torch.uint8)
-    sample = DetDataSample(metainfo=dict(
-        img_shape=(128, 128), ori_shape=(128, 128), pad_shape=(128, 128),
-        scale_factor=(1.0, 1.0)))
+    sample = DetDataSample(
+        metainfo=dict(
+            img_shape=(128, 128),
+            ori_shape=(128, 128),
+            pad_shape=(128, 128),
+            scale_factor=(1.0, 1.0)))
     gt = InstanceData(labels=torch.tensor([0, 1]))
     if rotated:
-        gt.bboxes = RotatedBoxes(torch.tensor([[40., 40., 40., 20., 0.3],
-                                               [90., 80., 30., 30., -0.5]]))
+        gt.bboxes = RotatedBoxes(
+            torch.tensor([[40., 40., 40., 20., 0.3],
+                          [90., 80., 30., 30., -0.5]]))
     else:
-        gt.bboxes = HorizontalBoxes(torch.tensor([[20., 30., 60., 50.],
-                                                  [75., 65., 105., 95.]]))
+        gt.bboxes = HorizontalBoxes(
+            torch.tensor([[20., 30., 60., 50.], [75., 65., 105., 95.]]))
         gt.bboxes = gt.bboxes.tensor  # mmdet models want tensor boxes
     sample.gt_instances = gt
     return dict(inputs=[img], data_samples=[sample])

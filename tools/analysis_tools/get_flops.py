@@ -31,8 +31,10 @@ from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
+# isort: off
 import sm3det  # noqa: F401  (registers the modules; before mmrotate)
 from mmrotate.registry import MODELS
+# isort: on
 
 
 def count_params_and_flops(model: nn.Module, inputs: tuple) -> Dict:
@@ -74,14 +76,19 @@ class DetectorTensorForward(nn.Module):
         return self.detector._forward(images, self.data_samples)
 
 
-def detector_data_samples(shape: Sequence[int], batch: int = 1,
+def detector_data_samples(shape: Sequence[int],
+                          batch: int = 1,
                           **extra_meta) -> list:
     """Data samples with the metainfo a detector's forward reads (plus
     ``extra_meta``, e.g. ``dataset_name``)."""
     from mmdet.structures import DetDataSample
-    meta = dict(img_shape=tuple(shape), ori_shape=tuple(shape),
-                pad_shape=tuple(shape), batch_input_shape=tuple(shape),
-                scale_factor=(1., 1.), **extra_meta)
+    meta = dict(
+        img_shape=tuple(shape),
+        ori_shape=tuple(shape),
+        pad_shape=tuple(shape),
+        batch_input_shape=tuple(shape),
+        scale_factor=(1., 1.),
+        **extra_meta)
     return [DetDataSample(metainfo=meta) for _ in range(batch)]
 
 
@@ -94,8 +101,10 @@ def fix_proposal_count(model_cfg: Config, num_proposals: int) -> None:
             rpn_test_cfg.max_per_img = num_proposals
 
 
-def build_for_counting(cfg: Config, shape: Sequence[int],
-                       backbone_only: bool = False, task: str = None) -> tuple:
+def build_for_counting(cfg: Config,
+                       shape: Sequence[int],
+                       backbone_only: bool = False,
+                       task: str = None) -> tuple:
     """Model in eval mode wrapped for tracing, and its inputs.
 
     ``task``: for a multi-task detector, the dataset whose head runs.
@@ -105,19 +114,21 @@ def build_for_counting(cfg: Config, shape: Sequence[int],
     return wrap_for_counting(model, shape, task)
 
 
-def wrap_for_counting(model: nn.Module, shape: Sequence[int],
+def wrap_for_counting(model: nn.Module,
+                      shape: Sequence[int],
                       task: str = None) -> tuple:
     """A detector as a traceable module (with ``dataset_name=task`` in its
     samples), and its inputs; other modules as they are."""
     images = torch.rand(1, 3, *shape)
     if hasattr(model, 'extract_feat') and hasattr(model, '_forward'):
         extra = dict(dataset_name=task) if task else {}
-        model = DetectorTensorForward(
-            model, detector_data_samples(shape, **extra))
+        model = DetectorTensorForward(model,
+                                      detector_data_samples(shape, **extra))
     return model, (images, )
 
 
-def count_config(cfg: Config, shape: Sequence[int],
+def count_config(cfg: Config,
+                 shape: Sequence[int],
                  backbone_only: bool = False) -> Dict:
     """Parameters and FLOPs of a config's model; for a multi-task detector
     the FLOPs are summed over one forward per task (``flops_by_task``)."""
@@ -156,12 +167,21 @@ def moe_summary(model: nn.Module) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
-    parser.add_argument('--shape', type=int, nargs='+', default=[800, 800],
-                        help='input height [width]')
-    parser.add_argument('--backbone-only', action='store_true',
-                        help='count model.backbone of a detector config')
-    parser.add_argument('--num-proposals', type=int, default=1000,
-                        help='RoIs per image for two-stage heads')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        default=[800, 800],
+        help='input height [width]')
+    parser.add_argument(
+        '--backbone-only',
+        action='store_true',
+        help='count model.backbone of a detector config')
+    parser.add_argument(
+        '--num-proposals',
+        type=int,
+        default=1000,
+        help='RoIs per image for two-stage heads')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args()
     shape = args.shape * 2 if len(args.shape) == 1 else args.shape

@@ -1,4 +1,4 @@
-"""Check the data of a config: per part and split, images, objects, classes, problems.
+"""Check a config's data per part/split: images, objects, classes, problems.
 
 Reads every annotation file the config's train/val datasets point to (with
 the datasets' own checks: missing or unreadable images, empty or malformed
@@ -17,12 +17,15 @@ import cv2
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+# isort: off
 import sm3det  # noqa: F401  (registers the datasets; must precede mmrotate)
 from mmrotate.registry import DATASETS  # noqa: E402
+# isort: on
 
 
 def part_configs(dataset_cfg):
-    """The per-part dataset configs inside a (possibly concatenated) dataset config."""
+    """The per-part dataset configs inside a (possibly concatenated) dataset
+    config."""
     if dataset_cfg.get('type') == 'ConcatDataset':
         return list(dataset_cfg.datasets)
     return [dataset_cfg]
@@ -37,21 +40,27 @@ def check_part(part_cfg, decode: bool, max_listed: int):
     try:
         dataset = DATASETS.build(part_cfg)
     except Exception as e:  # noqa: BLE001 - report the dataset's own message
-        print(f'  {part_cfg.get("type")} at {part_cfg.get("data_root")}: FAILED: {e}')
+        print(f'  {part_cfg.get("type")} at {part_cfg.get("data_root")}: '
+              f'FAILED: {e}')
         return 1
     classes = dataset.metainfo['classes']
     per_class, ignored, without_objects = Counter(), 0, 0
-    problems = [f'{path}: skipped {what}: {reason}' for path, what, reason in dataset.skip_log.entries]
+    problems = [
+        f'{path}: skipped {what}: {reason}'
+        for path, what, reason in dataset.skip_log.entries
+    ]
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)
         without_objects += not info['instances']
         for instance in info['instances']:
             per_class[classes[instance['bbox_label']]] += 1
             ignored += instance['ignore_flag']
-        if decode and cv2.imread(info['img_path'], cv2.IMREAD_UNCHANGED) is None:
+        if decode and cv2.imread(info['img_path'],
+                                 cv2.IMREAD_UNCHANGED) is None:
             problems.append(f'{info["img_path"]}: image does not decode')
-    print(f'  {dataset.dataset_name}: {len(dataset)} images, {sum(per_class.values())} objects '
-          f'({ignored} ignored), {without_objects} images without objects')
+    print(f'  {dataset.dataset_name}: {len(dataset)} images, '
+          f'{sum(per_class.values())} objects ({ignored} ignored), '
+          f'{without_objects} images without objects')
     print('    ' + ', '.join(f'{c}: {per_class[c]}' for c in classes))
     missing = [c for c in classes if not per_class[c]]
     if missing:
@@ -70,9 +79,15 @@ def check_part(part_cfg, decode: bool, max_listed: int):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
-    parser.add_argument('--splits', nargs='+', default=['train', 'val'], choices=['train', 'val', 'test'])
-    parser.add_argument('--decode', action='store_true', help='decode every image too')
-    parser.add_argument('--max-listed', type=int, default=20, help='problems listed per part')
+    parser.add_argument(
+        '--splits',
+        nargs='+',
+        default=['train', 'val'],
+        choices=['train', 'val', 'test'])
+    parser.add_argument(
+        '--decode', action='store_true', help='decode every image too')
+    parser.add_argument(
+        '--max-listed', type=int, default=20, help='problems listed per part')
     args = parser.parse_args()
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmrotate'))

@@ -4,8 +4,10 @@
 # (iteration based: use IterBasedTrainLoop).
 _base_ = './soi_det.py'
 
-train_dataloader = dict(_delete_=True, **_base_.single_part_loader, dataset=_base_.dota_train)
+train_dataloader = dict(
+    _delete_=True, **_base_.single_part_loader, dataset=_base_.dota_train)
 val_dataloader = dict(dataset=dict(_delete_=True, **_base_.dota_test))
 test_dataloader = val_dataloader
-val_evaluator = dict(tasks=dict(_delete_=True, dota=_base_.evaluation_tasks.dota))
+val_evaluator = dict(
+    tasks=dict(_delete_=True, dota=_base_.evaluation_tasks.dota))
 test_evaluator = val_evaluator

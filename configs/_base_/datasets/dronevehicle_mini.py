@@ -1,11 +1,16 @@
-# The dronevehicle part of SOI-Det-mini alone: for the separate-model baseline on
-# the mini set.
+# The dronevehicle part of SOI-Det-mini alone: for the separate-model baseline
+# on the mini set.
 # The part's datasets, pipelines and loader are soi_det_mini.py's
 # (iteration based: use IterBasedTrainLoop).
 _base_ = './soi_det_mini.py'
 
-train_dataloader = dict(_delete_=True, **_base_.single_part_loader, dataset=_base_.dronevehicle_train)
+train_dataloader = dict(
+    _delete_=True,
+    **_base_.single_part_loader,
+    dataset=_base_.dronevehicle_train)
 val_dataloader = dict(dataset=dict(_delete_=True, **_base_.dronevehicle_test))
 test_dataloader = val_dataloader
-val_evaluator = dict(tasks=dict(_delete_=True, dronevehicle=_base_.evaluation_tasks.dronevehicle))
+val_evaluator = dict(
+    tasks=dict(
+        _delete_=True, dronevehicle=_base_.evaluation_tasks.dronevehicle))
 test_evaluator = val_evaluator

@@ -9,11 +9,14 @@ image_size = 256
 
 
 def _mini(part, dataset):
-    """A soi_det.py dataset read from the mini root, resized and padded to image_size."""
+    """A soi_det.py dataset read from the mini root, resized and padded to
+    image_size."""
     square = (image_size, image_size)
-    pipeline = [dict(step, scale=square) if step['type'] == 'mmdet.Resize' else
-                dict(step, size=square) if step['type'] == 'mmdet.Pad' else step
-                for step in dataset['pipeline']]
+    pipeline = [
+        dict(step, scale=square) if step['type'] == 'mmdet.Resize' else
+        dict(step, size=square) if step['type'] == 'mmdet.Pad' else step
+        for step in dataset['pipeline']
+    ]
     return dict(dataset, data_root=f'{data_root}{part}/', pipeline=pipeline)
 
 
@@ -23,7 +26,8 @@ dronevehicle_train = _mini('dronevehicle', _base_.dronevehicle_train)
 sar_test = _mini('sar', _base_.sar_test)
 dota_test = _mini('dota', _base_.dota_test)
 dronevehicle_test = _mini('dronevehicle', _base_.dronevehicle_test)
-sar_train_pipeline, sar_test_pipeline = sar_train['pipeline'], sar_test['pipeline']
+sar_train_pipeline, sar_test_pipeline = sar_train['pipeline'], sar_test[
+    'pipeline']
 dota_train_pipeline = dota_train['pipeline']
 dronevehicle_train_pipeline = dronevehicle_train['pipeline']
 obb_test_pipeline = dota_test['pipeline']

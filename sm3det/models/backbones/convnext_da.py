@@ -84,8 +84,9 @@ class ConvNeXtDA(ConvNeXtMoE):
             for index, block in enumerate(blocks):
                 x = block(x)
                 if index in self.da_blocks[stage]:
-                    x = self.domain_attention[self._adapter_name(
-                        stage, index)](x)
+                    x = self.domain_attention[self._adapter_name(stage,
+                                                                 index)](
+                                                                     x)
             if stage in self.out_indices:
                 outs.append(getattr(self, f'norm{stage}')(x))
         return tuple(outs)

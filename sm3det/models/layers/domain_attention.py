@@ -13,9 +13,8 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
-from torch import Tensor
-
 from mmrotate.registry import MODELS
+from torch import Tensor
 
 
 class SEAdapter(nn.Module):
@@ -57,7 +56,9 @@ class DomainAttentionAdapter(nn.Module):
             last forward (detached), for inspecting which adapters images use.
     """
 
-    def __init__(self, channels: int, num_domains: int = 3,
+    def __init__(self,
+                 channels: int,
+                 num_domains: int = 3,
                  reduction: int = 16):
         super().__init__()
         if num_domains < 1:
@@ -73,8 +74,7 @@ class DomainAttentionAdapter(nn.Module):
         summing to 1."""
         return self.attention(pooled).softmax(dim=-1)
 
-    def forward(self, x: Tensor, attention: Optional[Tensor] = None
-                ) -> Tensor:
+    def forward(self, x: Tensor, attention: Optional[Tensor] = None) -> Tensor:
         """Rescale the channels of ``x``.
 
         Args:
