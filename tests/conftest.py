@@ -24,3 +24,12 @@ def mmrotate_scope():
 @pytest.fixture
 def repo_root():
     return REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def trained_mini(tmp_path_factory):
+    """SM3Det-mini trained briefly on a generated SOI-Det-mini, once per
+    session (see tests/mini_training.py)."""
+    from mini_training import train_mini
+    init_default_scope('mmrotate')
+    return train_mini(str(tmp_path_factory.mktemp('trained_mini')))

@@ -41,8 +41,8 @@ BOX_TYPES = {
     5: (RotatedBoxes, 'rbox', 'cx,cy,w,h (pixels),angle (radians, le90)'),
 }
 #: Inputs that folders and globs are listed for (.npy: lazy arrays).
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
-                    '.webp', '.npy')
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
+                    '.npy')
 
 
 class PatchJob(NamedTuple):
@@ -79,8 +79,9 @@ class SM3DetInferencer(DetInferencer):
     whose metainfo holds ``dataset_name`` and the task's ``classes``.
     """
 
-    preprocess_kwargs = {'sliding_window', 'patch_size', 'patch_overlap',
-                         'merge_iou_thr'}
+    preprocess_kwargs = {
+        'sliding_window', 'patch_size', 'patch_overlap', 'merge_iou_thr'
+    }
 
     def __init__(self,
                  model: Union[str, mmengine.Config],
@@ -91,9 +92,13 @@ class SM3DetInferencer(DetInferencer):
                  palette: str = 'none',
                  show_progress: bool = False) -> None:
         self.weights, self.strict = weights, strict
-        super().__init__(model=model, weights=weights, device=device,
-                         scope='mmrotate', palette=palette,
-                         show_progress=show_progress)
+        super().__init__(
+            model=model,
+            weights=weights,
+            device=device,
+            scope='mmrotate',
+            palette=palette,
+            show_progress=show_progress)
         self.tasks = model_tasks(self.model, self.specs)
         self._task = None
         if task is not None or len(self.tasks) == 1:
@@ -109,8 +114,8 @@ class SM3DetInferencer(DetInferencer):
                           'weights')
         else:
             try:
-                _load_checkpoint_to_model(model, checkpoint,
-                                          strict=self.strict)
+                _load_checkpoint_to_model(
+                    model, checkpoint, strict=self.strict)
             except RuntimeError as e:
                 raise ValueError(
                     f'checkpoint {self.weights} does not match the model '
@@ -118,8 +123,8 @@ class SM3DetInferencer(DetInferencer):
                     'matching weights only') from None
         self.specs: Dict[str, TaskSpec] = task_specs(cfg)
         first = next(iter(self.specs.values()))  # until a task is chosen
-        model.dataset_meta = dict(classes=first.classes,
-                                  palette=first.palette or 'random')
+        model.dataset_meta = dict(
+            classes=first.classes, palette=first.palette or 'random')
 
     def _init_collate(self, cfg):
         """mmengine's ``pseudo_collate``, as the test loaders use (mmrotate
@@ -132,34 +137,38 @@ class SM3DetInferencer(DetInferencer):
         (mmrotate's ``LoadPatchFromNDArray`` cuts a window)."""
         self.pipelines = {
             name: Compose(inference_pipeline(spec, 'mmdet.InferencerLoader'))
-            for name, spec in self.specs.items()}
+            for name, spec in self.specs.items()
+        }
         self.patch_pipelines = {
-            name: Compose(inference_pipeline(
-                spec, 'mmrotate.LoadPatchFromNDArray'))
-            for name, spec in self.specs.items()}
+            name:
+            Compose(inference_pipeline(spec, 'mmrotate.LoadPatchFromNDArray'))
+            for name, spec in self.specs.items()
+        }
         return None  # set per task by the ``task`` setter
 
     @property
     def task(self) -> str:
         """The task predicted; setting it switches pipeline and classes."""
         if self._task is None:
-            raise ValueError(
-                f'the model has several tasks {self.tasks}; say which '
-                'one to predict (task=...)')
+            self.task = None  # raises: several tasks, none chosen
         return self._task
 
     @task.setter
     def task(self, task: Optional[str]) -> None:
         if task is None and len(self.tasks) == 1:
             task = self.tasks[0]
+        if task is None:
+            raise ValueError(
+                f'the model has several tasks {self.tasks}; say which '
+                'one to predict (task=... / --task)')
         if task not in self.tasks:
             raise ValueError(f'unknown task {task!r}; the model has the '
                              f'tasks {self.tasks}')
         self._task = task
         spec = self.specs[task]
         self.pipeline = self.pipelines[task]
-        self.model.dataset_meta = dict(classes=spec.classes,
-                                       palette=spec.palette or 'random')
+        self.model.dataset_meta = dict(
+            classes=spec.classes, palette=spec.palette or 'random')
         if self.visualizer is not None:
             self.visualizer.dataset_meta = self.model.dataset_meta
 
@@ -210,8 +219,8 @@ class SM3DetInferencer(DetInferencer):
             item.update(img_id=f'{index:08d}', img_path=None, img=source)
         elif isinstance(source, str):
             open_image(source, self._model_channels(), decode=False)
-            item.update(img_id=osp.splitext(osp.basename(source))[0],
-                        img_path=source)
+            item.update(
+                img_id=osp.splitext(osp.basename(source))[0], img_path=source)
         else:
             raise TypeError('an input is an image path, a folder, a glob '
                             'pattern or a numpy array, got '
@@ -235,7 +244,9 @@ class SM3DetInferencer(DetInferencer):
         return 3 if mean is None else int(mean.numel())
 
     # ------------------------------------------------------------ running
-    def preprocess(self, inputs: List[dict], batch_size: int = 1,
+    def preprocess(self,
+                   inputs: List[dict],
+                   batch_size: int = 1,
                    sliding_window: bool = False,
                    patch_size: Optional[int] = None,
                    patch_overlap: Optional[int] = None,
@@ -253,8 +264,8 @@ class SM3DetInferencer(DetInferencer):
                 default the task head's own test NMS threshold.
         """
         if not sliding_window:
-            yield from super().preprocess(map(self._whole_image, inputs),
-                                          batch_size)
+            yield from super().preprocess(
+                map(self._whole_image, inputs), batch_size)
             return
         patch_size = patch_size or self._test_scale()
         overlap = patch_size // 4 if patch_overlap is None else patch_overlap
@@ -262,21 +273,22 @@ class SM3DetInferencer(DetInferencer):
             raise ValueError(f'patch_overlap must be in [0, patch_size = '
                              f'{patch_size}), got {overlap}')
         for item in inputs:
-            image = open_image(item.get('img', item['img_path']),
-                               self._model_channels())
+            image = open_image(
+                item.get('img', item['img_path']), self._model_channels())
             windows = slide_window(image.width, image.height, [patch_size],
                                    [patch_size - overlap])
             ori = item.get('img_path') or item['img']
-            yield [ori], [PatchJob(image, item, windows, batch_size,
-                                   merge_iou_thr)]
+            yield [ori], [
+                PatchJob(image, item, windows, batch_size, merge_iou_thr)
+            ]
 
     def _test_scale(self) -> int:
         """The longer side of the task's test Resize scale."""
         for step in self.specs[self.task].pipeline:
             if step['type'].split('.')[-1] == 'Resize' and 'scale' in step:
                 scale = step['scale']
-                return int(max(scale) if isinstance(scale, Sequence)
-                           else scale)
+                return int(
+                    max(scale) if isinstance(scale, Sequence) else scale)
         raise ValueError(f'task {self.task!r}: no Resize scale in its test '
                          'pipeline; give patch_size')
 
@@ -290,8 +302,7 @@ class SM3DetInferencer(DetInferencer):
             preds = self.model.test_step(inputs)
         for pred in preds:
             bboxes = get_box_tensor(pred.pred_instances.bboxes)
-            pred.pred_instances.bboxes = BOX_TYPES[bboxes.size(-1)][0](
-                bboxes)
+            pred.pred_instances.bboxes = BOX_TYPES[bboxes.size(-1)][0](bboxes)
             pred.set_metainfo(dict(classes=self.classes))
         return preds
 
@@ -306,12 +317,16 @@ class SM3DetInferencer(DetInferencer):
         used as they are.
         """
         pipeline = self.patch_pipelines[self.task]
-        meta = {k: v for k, v in job.item.items()
-                if k in ('img_id', 'dataset_name')}
+        meta = {
+            k: v
+            for k, v in job.item.items() if k in ('img_id', 'dataset_name')
+        }
         patches = []
         for start in range(0, len(job.windows), job.batch_size):
-            batch = [pipeline(dict(meta, img=job.image, patch=w.tolist()))
-                     for w in job.windows[start:start + job.batch_size]]
+            batch = [
+                pipeline(dict(meta, img=job.image, patch=w.tolist()))
+                for w in job.windows[start:start + job.batch_size]
+            ]
             for sample in self.model.test_step(self.collate_fn(batch)):
                 pred = sample.pred_instances
                 pred.bboxes = get_box_tensor(pred.bboxes)
@@ -321,9 +336,13 @@ class SM3DetInferencer(DetInferencer):
             patches, job.windows[:, :2], (job.image.width, job.image.height),
             self._merge_nms_cfg(box_dim, job.merge_iou_thr))
         shape = (job.image.height, job.image.width)
-        merged.set_metainfo(dict(meta, img_path=job.item.get('img_path'),
-                                 ori_shape=shape, img_shape=shape,
-                                 num_patches=len(job.windows)))
+        merged.set_metainfo(
+            dict(
+                meta,
+                img_path=job.item.get('img_path'),
+                ori_shape=shape,
+                img_shape=shape,
+                num_patches=len(job.windows)))
         return merged
 
     def _merge_nms_cfg(self, box_dim: int, iou_thr: Optional[float]) -> dict:
@@ -333,14 +352,21 @@ class SM3DetInferencer(DetInferencer):
             test_cfg = task_detector(self.model, self.task).test_cfg or {}
             nms = test_cfg.get('rcnn', test_cfg).get('nms', {})
             iou_thr = nms.get('iou_threshold', 0.1 if box_dim == 5 else 0.5)
-        return dict(type='nms_rotated' if box_dim == 5 else 'nms',
-                    iou_threshold=iou_thr)
+        return dict(
+            type='nms_rotated' if box_dim == 5 else 'nms',
+            iou_threshold=iou_thr)
 
     # ------------------------------------------------------------ outputs
-    def visualize(self, inputs, preds, return_vis: bool = False,
-                  show: bool = False, wait_time: int = 0,
-                  draw_pred: bool = True, pred_score_thr: float = 0.3,
-                  no_save_vis: bool = False, img_out_dir: str = '',
+    def visualize(self,
+                  inputs,
+                  preds,
+                  return_vis: bool = False,
+                  show: bool = False,
+                  wait_time: int = 0,
+                  draw_pred: bool = True,
+                  pred_score_thr: float = 0.3,
+                  no_save_vis: bool = False,
+                  img_out_dir: str = '',
                   **kwargs) -> Optional[List[np.ndarray]]:
         """Draw with the config's visualizer into ``img_out_dir/vis/``
         (inputs: paths or BGR arrays; a large image is decoded whole)."""
@@ -359,15 +385,21 @@ class SM3DetInferencer(DetInferencer):
                 img = open_image(source).read_all()[..., ::-1]
                 name = f'{pred.img_id}.png'
             self.visualizer.add_datasample(
-                name, img, pred, show=show, wait_time=wait_time,
-                draw_gt=False, draw_pred=draw_pred,
+                name,
+                img,
+                pred,
+                show=show,
+                wait_time=wait_time,
+                draw_gt=False,
+                draw_pred=draw_pred,
                 pred_score_thr=pred_score_thr,
                 out_file=osp.join(img_out_dir, 'vis', name)
                 if img_out_dir else None)
             drawn.append(self.visualizer.get_image())
         return drawn
 
-    def pred2dict(self, data_sample: DetDataSample,
+    def pred2dict(self,
+                  data_sample: DetDataSample,
                   pred_out_dir: str = '') -> dict:
         """JSON-ready predictions of one image, dumped to
         ``pred_out_dir/preds/<image>.json`` when a folder is given."""
@@ -376,11 +408,17 @@ class SM3DetInferencer(DetInferencer):
         _, box_type, box_format = BOX_TYPES[boxes.size(-1)]
         labels = pred.labels.tolist()
         result = dict(
-            img_path=data_sample.get('img_path'), task=self.task,
-            box_type=box_type, box_format=box_format,
-            bboxes=boxes.tolist(), scores=pred.scores.tolist(),
-            labels=labels, label_names=[self.classes[i] for i in labels])
+            img_id=data_sample.img_id,
+            img_path=data_sample.get('img_path'),
+            task=self.task,
+            box_type=box_type,
+            box_format=box_format,
+            bboxes=boxes.tolist(),
+            scores=pred.scores.tolist(),
+            labels=labels,
+            label_names=[self.classes[i] for i in labels])
         if pred_out_dir:
-            mmengine.dump(result, osp.join(pred_out_dir, 'preds',
-                                           f'{data_sample.img_id}.json'))
+            mmengine.dump(
+                result,
+                osp.join(pred_out_dir, 'preds', f'{data_sample.img_id}.json'))
         return result

@@ -36,8 +36,12 @@ class ImageWindows:
         rgb: the source stores RGB (TIFF) instead of BGR (OpenCV, arrays).
     """
 
-    def __init__(self, read, shape: Tuple[int, int, int], name: str,
-                 lazy: bool, rgb: bool = False):
+    def __init__(self,
+                 read,
+                 shape: Tuple[int, int, int],
+                 name: str,
+                 lazy: bool,
+                 rgb: bool = False):
         self._read = read
         self.height, self.width, self.channels = shape
         self.name = name
@@ -89,8 +93,8 @@ def _memmap_reader(path: str, offset: int, dtype, shape):
     unmaps it again, so that the pages read do not stay with the process."""
 
     def read(ys: slice, xs: slice) -> np.ndarray:
-        mapped = np.memmap(path, dtype=dtype, mode='r', offset=offset,
-                           shape=shape)
+        mapped = np.memmap(
+            path, dtype=dtype, mode='r', offset=offset, shape=shape)
         window = np.array(mapped[ys, xs])
         del mapped
         return window
@@ -140,7 +144,8 @@ def _unreadable(path: str) -> str:
 
 
 def open_image(source: Union[str, np.ndarray, ImageWindows],
-               channels: int = 3, name: Optional[str] = None,
+               channels: int = 3,
+               name: Optional[str] = None,
                decode: bool = True) -> Optional[ImageWindows]:
     """Open an image path or array for window reading.
 
@@ -163,8 +168,8 @@ def open_image(source: Union[str, np.ndarray, ImageWindows],
     if isinstance(source, np.ndarray):
         name = name or 'array'
         shape = check_image_shape(source.shape, name, channels)
-        return ImageWindows(lambda ys, xs: source[ys, xs], shape, name,
-                            lazy=True)
+        return ImageWindows(
+            lambda ys, xs: source[ys, xs], shape, name, lazy=True)
     if not isinstance(source, str):
         raise TypeError('an image is a path or a numpy array, got '
                         f'{type(source).__name__}')
@@ -180,8 +185,12 @@ def open_image(source: Union[str, np.ndarray, ImageWindows],
     if found is not None:
         offset, dtype, shape = found
         checked = check_image_shape(shape, name, channels)
-        return ImageWindows(_memmap_reader(source, offset, dtype, shape),
-                            checked, name, lazy=True, rgb=rgb)
+        return ImageWindows(
+            _memmap_reader(source, offset, dtype, shape),
+            checked,
+            name,
+            lazy=True,
+            rgb=rgb)
     if not decode:
         if not cv2.haveImageReader(source):
             raise ValueError(_unreadable(source))
@@ -189,5 +198,5 @@ def open_image(source: Union[str, np.ndarray, ImageWindows],
     img = cv2.imread(source, cv2.IMREAD_COLOR)
     if img is None:
         raise ValueError(_unreadable(source))
-    return ImageWindows(lambda ys, xs: img[ys, xs], img.shape, name,
-                        lazy=False)
+    return ImageWindows(
+        lambda ys, xs: img[ys, xs], img.shape, name, lazy=False)

@@ -45,8 +45,8 @@ def task_specs(cfg) -> Dict[str, TaskSpec]:
     """
     specs = {}
     for dataset_cfg in test_dataset_cfgs(cfg):
-        dataset = DATASETS.build(dict(copy.deepcopy(dataset_cfg),
-                                      lazy_init=True))
+        dataset = DATASETS.build(
+            dict(copy.deepcopy(dataset_cfg), lazy_init=True))
         meta = dataset.metainfo
         name = meta.get('dataset_name') or type(dataset).__name__.lower()
         specs[name] = TaskSpec(name, tuple(meta['classes']),

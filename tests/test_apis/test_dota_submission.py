@@ -28,9 +28,13 @@ TASK1_LINE = re.compile(r'^P0001 \d+(\.\d+)? (-?\d+\.\d{2} ){7}-?\d+\.\d{2}$')
 
 
 def patch_sample(name, boxes, scores, labels):
-    return dict(dataset_name='dota', img_id=name, pred_instances=dict(
-        bboxes=torch.tensor(boxes), scores=torch.tensor(scores),
-        labels=torch.tensor(labels)))
+    return dict(
+        dataset_name='dota',
+        img_id=name,
+        pred_instances=dict(
+            bboxes=torch.tensor(boxes),
+            scores=torch.tensor(scores),
+            labels=torch.tensor(labels)))
 
 
 def shifted(box, dx):
@@ -40,8 +44,10 @@ def shifted(box, dx):
 def metric(tmp_path, **kwargs):
     return SOIDetMetric(
         tasks=dict(dota=dict(box_type='rbox', classes=CLASSES)),
-        outfile_prefix=str(tmp_path / 'out'), format_only=True,
-        merge_patches=['dota'], **kwargs)
+        outfile_prefix=str(tmp_path / 'out'),
+        format_only=True,
+        merge_patches=['dota'],
+        **kwargs)
 
 
 def test_parse_patch_name():
@@ -55,16 +61,16 @@ def test_overlapping_patches_merge_to_one_submission(tmp_path):
     gt_dir = tmp_path / 'full_gt'
     gt_dir.mkdir()
     corners = rbox2qbox(torch.tensor([PLANE, SHIP])).numpy()
-    (gt_dir / 'P0001.txt').write_text(
-        'imagesource:test\ngsd:0.5\n' + ''.join(
-            ' '.join(f'{v:.2f}' for v in c) + f' {name} 0\n'
-            for c, name in zip(corners, ('plane', 'ship'))))
+    (gt_dir / 'P0001.txt').write_text('imagesource:test\ngsd:0.5\n' + ''.join(
+        ' '.join(f'{v:.2f}' for v in c) + f' {name} 0\n'
+        for c, name in zip(corners, ('plane', 'ship'))))
     evaluator = metric(tmp_path, full_image_ann_dirs=dict(dota=str(gt_dir)))
     evaluator.process(None, [
         patch_sample('P0001__100__0___0', [PLANE], [0.9], [0]),
-        patch_sample('P0001__100__50___0',
-                     [shifted(PLANE, 50), shifted(SHIP, 50)], [0.8, 0.7],
-                     [0, 6])])
+        patch_sample(
+            'P0001__100__50___0',
+            [shifted(PLANE, 50), shifted(SHIP, 50)], [0.8, 0.7], [0, 6])
+    ])
     metrics = evaluator.compute_metrics(evaluator.results)
 
     out_dir = tmp_path / 'out' / 'dota_submission'
@@ -75,10 +81,12 @@ def test_overlapping_patches_merge_to_one_submission(tmp_path):
     iou = rotated_iou(merged['bboxes'], np.array([PLANE, SHIP], np.float32))
     np.testing.assert_allclose(np.diag(iou), 1, atol=1e-3)
     with zipfile.ZipFile(out_dir / 'dota_submission.zip') as z:
-        assert sorted(z.namelist()) == sorted(
-            f'Task1_{name}.txt' for name in CLASSES)
-        lines = [line for name in z.namelist()
-                 for line in z.read(name).decode().splitlines()]
+        assert sorted(z.namelist()) == sorted(f'Task1_{name}.txt'
+                                              for name in CLASSES)
+        lines = [
+            line for name in z.namelist()
+            for line in z.read(name).decode().splitlines()
+        ]
     assert len(lines) == 2
     assert all(TASK1_LINE.match(line) for line in lines), lines
     assert metrics['dota_full_image/AP50'] == pytest.approx(1.0)
@@ -93,5 +101,7 @@ def test_submission_errors(tmp_path):
     with pytest.raises(ValueError, match='dota_submission exists; remove it'):
         metric(tmp_path)
     with pytest.raises(ValueError, match=r"'sar' is not one of the rbox"):
-        SOIDetMetric(tasks=dict(sar=dict(box_type='hbox', classes=['a'])),
-                     outfile_prefix=str(tmp_path), merge_patches=['sar'])
+        SOIDetMetric(
+            tasks=dict(sar=dict(box_type='hbox', classes=['a'])),
+            outfile_prefix=str(tmp_path),
+            merge_patches=['sar'])
