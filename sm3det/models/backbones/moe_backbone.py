@@ -90,7 +90,8 @@ def is_pretrained(init_cfg: Optional[dict], owner: str) -> bool:
     """
     if not init_cfg:
         return False
-    if init_cfg.get('type') == 'Pretrained' and init_cfg.get('checkpoint'):
+    if isinstance(init_cfg, dict) and init_cfg.get(
+            'type') == 'Pretrained' and init_cfg.get('checkpoint'):
         return True
     raise ValueError(f"{owner} supports init_cfg=dict(type='Pretrained', "
                      f'checkpoint=PATH_OR_URL, prefix=None) only, got '
