@@ -30,6 +30,14 @@ SUB_MODULES = dict(
     roitrans=TWO_STAGE,
     orcnn=TWO_STAGE,
     s2anet=('bbox_head_init', 'bbox_head_refine'))
+# Which loss keys each sub-module takes (RoI Transformer / Cascade R-CNN:
+# 'loss_rpn_*' vs 's0.loss_cls' ...; S2A-Net: 'loss_*_init' vs
+# 'loss_*_refine_0').
+BELONGS = dict(
+    rpn_head=lambda key: 'rpn' in key,
+    roi_head=lambda key: 'rpn' not in key,
+    bbox_head_init=lambda key: key.endswith('_init'),
+    bbox_head_refine=lambda key: '_refine_' in key)
 PAIRS = [('retinanet', 'roitrans'), ('frcnn', 'orcnn'),
          ('cascade', 'roitrans'), ('frcnn', 's2anet'), ('cascade', 's2anet'),
          ('gfl', 's2anet'), ('retinanet', 's2anet')]
@@ -146,6 +154,9 @@ def test_pair_trains_one_iteration_with_derived_dso_groups(
     assert sorted(sum(groups.values(), [])) == sorted(losses)
     for name, keys in groups.items():
         assert keys and all(k.startswith(expected[name] + '.') for k in keys)
+        part = name.split('.', 1)[-1]
+        assert all(BELONGS.get(part, lambda key: True)(k)
+                   for k in keys), (name, keys)
 
     model = runner.model.eval()
     with torch.no_grad():
