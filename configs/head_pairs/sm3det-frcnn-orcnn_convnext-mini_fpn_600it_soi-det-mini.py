@@ -6,6 +6,7 @@ _base_ = [
     '../_base_/models/heads/faster_rcnn.py',
 ]
 
-# Other detectors than the base's: no key of its heads may survive.
+# Other detectors than the base's heads: replaced whole, so that no key of
+# theirs survives the merge.
 model = dict(
     tasks=dict(sar=dict(_delete_=True, **_base_.faster_rcnn_sar_mini)))

@@ -7,7 +7,8 @@ _base_ = [
     '../_base_/models/heads/s2anet.py',
 ]
 
-# Other detectors than the base's: no key of its heads may survive.
+# Other detectors than the base's heads: replaced whole, so that no key of
+# theirs survives the merge.
 model = dict(
     tasks=dict(
         sar=dict(_delete_=True, **_base_.faster_rcnn_sar),
