@@ -122,7 +122,7 @@ EOF
 fi
 
 # 4. mmdet, mmrotate and the rest of the runtime stack (mmcv is satisfied now).
-pyok 'import mmdet, mmrotate, pycocotools, shapely, matplotlib, pytest' || {
+pyok 'import mmdet, mmrotate, pycocotools, shapely, matplotlib, pytest, flake8, isort, yapf' || {
     say "installing mmdet, mmrotate, pycocotools and the test requirements"
     pip_q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"; }
 

@@ -38,7 +38,8 @@ def check(root):
         importlib.import_module('mmcv._ext')
     except Exception as e:  # noqa: BLE001
         problems.append(f'mmcv was installed without its compiled ops: {e}')
-    for name in ('pycocotools', 'shapely', 'pytest'):
+    for name in ('pycocotools', 'shapely', 'pytest', 'flake8', 'isort',
+                 'yapf'):
         try:
             importlib.import_module(name)
         except ImportError as e:
