@@ -68,7 +68,7 @@ class ResumableCheckpointHook(CheckpointHook):
       first batch is drawn. Validation gives the training stream its random
       state back, so that validating after a checkpoint changes nothing.
       Checkpoints saved by ``save_best`` carry no random state.
-    * Checked: the file a run resumes from (or loads) is checked before
+    * Checked: the file a run resumes from is checked before
       anything is read; a damaged one is named, with the newest intact
       checkpoint next to it.
     """
@@ -81,10 +81,13 @@ class ResumableCheckpointHook(CheckpointHook):
 
     # ------------------------------------------------------------- resume
     def before_run(self, runner) -> None:
-        # The file Runner.load_or_resume() is about to read (its choice,
-        # made from the private _resume / _load_from it keeps).
+        # The file Runner.load_or_resume() is about to resume from (its
+        # choice, made from the private _resume / _load_from it keeps).
+        # Weights given as load_from alone may be in torch's older format.
+        if not runner._resume:
+            return
         path = runner._load_from
-        if runner._resume and path is None:
+        if path is None:
             path = find_latest_checkpoint(runner.work_dir)
             if path == '':
                 raise RuntimeError(
@@ -119,6 +122,8 @@ class ResumableCheckpointHook(CheckpointHook):
         return ' No intact checkpoint was found next to it.'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if not runner._resume:  # load_from: a new run keeps its own seed
+            return
         states = checkpoint.get('random_state')
         if states is None:
             print_log(
@@ -135,17 +140,15 @@ class ResumableCheckpointHook(CheckpointHook):
                 logger='current',
                 level=logging.WARNING)
         else:
-            self._resumed_state = dict(
-                iter=checkpoint['meta']['iter'], state=states[runner.rank])
+            self._resumed_state = states[runner.rank]
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
         # Restored here, after Runner.resume() has reseeded, before the first
-        # batch is drawn; a checkpoint given as load_from (a new run that
-        # starts at iteration 0) keeps the run's own seed.
+        # batch is drawn.
         resumed, self._resumed_state = self._resumed_state, None
-        if resumed is not None and resumed['iter'] == runner.iter:
-            set_random_state(resumed['state'])
+        if resumed is not None:
+            set_random_state(resumed)
 
     def before_val(self, runner) -> None:
         self._val_state = get_random_state()
