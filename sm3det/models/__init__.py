@@ -1,1 +1,1 @@
-from . import backbones, detectors, layers, losses  # noqa: F401
+from . import backbones, detectors, layers, losses, roi_heads  # noqa: F401
