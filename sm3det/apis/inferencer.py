@@ -267,7 +267,7 @@ class SM3DetInferencer(DetInferencer):
             yield from super().preprocess(
                 map(self._whole_image, inputs), batch_size)
             return
-        patch_size = patch_size or self._test_scale()
+        patch_size = patch_size or self.default_patch_size()
         overlap = patch_size // 4 if patch_overlap is None else patch_overlap
         if not 0 <= overlap < patch_size:
             raise ValueError(f'patch_overlap must be in [0, patch_size = '
@@ -282,7 +282,7 @@ class SM3DetInferencer(DetInferencer):
                 PatchJob(image, item, windows, batch_size, merge_iou_thr)
             ]
 
-    def _test_scale(self) -> int:
+    def default_patch_size(self) -> int:
         """The longer side of the task's test Resize scale."""
         for step in self.specs[self.task].pipeline:
             if step['type'].split('.')[-1] == 'Resize' and 'scale' in step:
