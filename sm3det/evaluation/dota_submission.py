@@ -74,7 +74,8 @@ def parse_patch_name(img_id: str) -> Tuple[str, int, int]:
     return match['image'], int(match['x']), int(match['y'])
 
 
-def write_dota_submission(out_dir: str, samples: Sequence[dict],
+def write_dota_submission(out_dir: str,
+                          samples: Sequence[dict],
                           classes: Sequence[str],
                           iou_thr: float = 0.1) -> str:
     """Merge patch predictions to full images and write the Task1 zip.
@@ -100,8 +101,11 @@ def write_dota_submission(out_dir: str, samples: Sequence[dict],
         raise FileExistsError(f'{out_dir} exists; the DOTA submission is '
                               'written to a new folder: remove it or '
                               'choose another outfile_prefix')
-    merger = DOTAMetric(format_only=True, merge_patches=True,
-                        outfile_prefix=out_dir, iou_thr=iou_thr)
+    merger = DOTAMetric(
+        format_only=True,
+        merge_patches=True,
+        outfile_prefix=out_dir,
+        iou_thr=iou_thr)
     merger.dataset_meta = dict(classes=tuple(classes))
     return merger.merge_results(samples, out_dir)
 
@@ -131,9 +135,10 @@ def _as_rboxes(dets: List[Tuple[int, float, List[float]]]) -> dict:
     """(label, score, corners) tuples -> numpy ``bboxes``/``scores``/
     ``labels`` with the corners turned into le90 rotated boxes."""
     corners = torch.tensor([d[2] for d in dets], dtype=torch.float32)
-    return dict(bboxes=qbox2rbox(corners.reshape(-1, 8)).numpy(),
-                scores=np.array([d[1] for d in dets], np.float32),
-                labels=np.array([d[0] for d in dets], np.int64))
+    return dict(
+        bboxes=qbox2rbox(corners.reshape(-1, 8)).numpy(),
+        scores=np.array([d[1] for d in dets], np.float32),
+        labels=np.array([d[0] for d in dets], np.int64))
 
 
 def read_dota_ground_truth(ann_dir: str,
@@ -159,8 +164,7 @@ def read_dota_ground_truth(ann_dir: str,
                                  f'{len(coords)} coordinates, not 8')
             dets.append((classes.index(name), 1.0, coords))
         boxes = _as_rboxes(dets) if dets else dict(
-            bboxes=np.zeros((0, 5), np.float32),
-            labels=np.zeros(0, np.int64))
+            bboxes=np.zeros((0, 5), np.float32), labels=np.zeros(0, np.int64))
         truth[osp.splitext(osp.basename(path))[0]] = dict(
             bboxes=boxes['bboxes'], labels=boxes['labels'])
     return truth
