@@ -29,7 +29,7 @@ Usage:
     python tools/analysis_tools/benchmark_moe.py [--device cuda]
         [--precisions fp32 fp16 bf16] [--backends auto loop]
         [--repeats 10] [--backbone-repeats 3] [--backbone-batches 1 4]
-        [--skip-backbone] [--skip-old] [--threads N]
+        [--skip-backbone] [--skip-old] [--compile [BACKEND]] [--threads N]
 
 ``fp16`` / ``bf16`` run the forward under autocast (as ``AmpOptimWrapper``
 does, with ``dtype='float16'`` or ``'bfloat16'``); on CPU only fp32 and bf16
@@ -138,20 +138,33 @@ def time_step(model, inputs, amp) -> float:
     return time.perf_counter() - start
 
 
-def count_ops(model, inputs, amp) -> tuple:
+def count_ops(model, inputs, amp) -> str:
     """aten operators of one forward + backward called from Python or
-    autograd (not from inside another operator): all of them, and those
-    that are not views or other metadata-only operators."""
+    autograd (not from inside another operator): all of them, those that
+    are not views or other metadata-only operators, and on CUDA the kernel
+    launches (compiled kernels included)."""
     step(model, inputs, amp)  # warm-up outside the profile
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    activities = [ProfilerActivity.CPU]
+    if inputs.device.type == 'cuda':
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
         step(model, inputs, amp)
+        synchronize(inputs.device)
+    events = prof.events()
     names = [
-        event.name for event in prof.events()
+        event.name for event in events
         if event.name.startswith('aten::') and not (
             event.cpu_parent is not None
             and event.cpu_parent.name.startswith('aten::'))
     ]
-    return len(names), sum(name not in METADATA_OPS for name in names)
+    text = (f'{len(names):4d} aten ops '
+            f'({sum(name not in METADATA_OPS for name in names)} non-view)')
+    if inputs.device.type == 'cuda':
+        launches = sum(event.name in ('cudaLaunchKernel', 'cuLaunchKernel',
+                                      'cudaLaunchKernelExC')
+                       for event in events)
+        text += f', {launches} kernel launches'
+    return text
 
 
 def cuda_extras(model, inputs, amp) -> str:
@@ -191,20 +204,25 @@ def compare(title: str, models: Dict[str, nn.Module], inputs: torch.Tensor,
         line = (f'    {name:<18} {medians[name] * 1e3:9.1f} ms  '
                 f'{medians[name] / dense:5.2f}x dense')
         if ops:
-            total, kernels = count_ops(model, inputs, amp)
-            line += f'   {total:4d} aten ops ({kernels} non-view)'
+            line += '   ' + count_ops(model, inputs, amp)
         if inputs.device.type == 'cuda':
             line += '   ' + cuda_extras(model, inputs, amp)
         print(line, flush=True)
 
 
-def moe_variants(build: Callable[[str], nn.Module], backends, old_class
+def moe_variants(build: Callable[[str], nn.Module], backends, old_class,
+                 compile_backend: Optional[str] = None
                  ) -> Dict[str, nn.Module]:
-    """new layer/backbone per backend (same weights) and the old one."""
+    """new layer/backbone per backend (same weights), optionally the first
+    of them under torch.compile, and the old one."""
     models = OrderedDict()
     for backend in backends:
         torch.manual_seed(0)
         models[f'new ({backend})'] = build(backend)
+    if compile_backend:
+        torch.manual_seed(0)
+        models['new (compiled)'] = torch.compile(
+            build(backends[0]), backend=compile_backend)
     if old_class is not None:
         first = next(iter(models.values()))
         old = build('loop')
@@ -214,7 +232,8 @@ def moe_variants(build: Callable[[str], nn.Module], backends, old_class
     return models
 
 
-def benchmark_layers(device, repeats, amp, backends, old_class) -> None:
+def benchmark_layers(device, repeats, amp, backends, old_class,
+                     compile_backend=None) -> None:
     for name, (batch, height, width, channels) in LAYER_SHAPES.items():
         torch.manual_seed(0)
         models = OrderedDict(dense=ConvNeXtMLP(channels).to(device).train())
@@ -224,7 +243,7 @@ def benchmark_layers(device, repeats, amp, backends, old_class) -> None:
                 expert_cfg=dict(type='ConvNeXtMLP', in_channels=channels),
                 num_experts=8, top_k=2,
                 expert_backend=backend).to(device).train(), backends,
-            old_class))
+            old_class, compile_backend))
         inputs = torch.randn(batch, height, width, channels, device=device,
                              requires_grad=True)
         compare(f'layer {name}', models, inputs, repeats, amp, ops=True)
@@ -264,6 +283,11 @@ def main(argv=None):
     parser.add_argument('--skip-backbone', action='store_true')
     parser.add_argument('--skip-old', action='store_true',
                         help='leave the old (per-expert loop) layer out')
+    parser.add_argument('--compile', nargs='?', const='inductor',
+                        metavar='BACKEND',
+                        help='also time the new layer under torch.compile '
+                        '(default backend inductor; on CPU its grouped_mm '
+                        'compiles in bf16 only)')
     parser.add_argument('--threads', type=int, help='CPU threads for torch')
     args = parser.parse_args(argv)
     if args.threads:
@@ -277,7 +301,8 @@ def main(argv=None):
               f'{precision}, load average {os.getloadavg()[0]:.1f}',
               flush=True)
         amp = AMP_DTYPES[precision]
-        benchmark_layers(device, args.repeats, amp, args.backends, old_class)
+        benchmark_layers(device, args.repeats, amp, args.backends, old_class,
+                         args.compile)
         if not args.skip_backbone:
             benchmark_backbones(device, args.backbone_repeats,
                                 args.backbone_batches, amp, args.backends,

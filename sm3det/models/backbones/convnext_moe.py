@@ -27,8 +27,7 @@ from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import CheckpointLoader
 from mmrotate.registry import MODELS
 
-from ..layers import GridMoE, moe_layers
-from ..layers.stacked_experts import StackedLinear
+from ..layers import GridMoE, StackedLinear, moe_layers
 
 ARCH_SETTINGS = {
     # Test/mini-config size: stage 2 mixes MoE and dense blocks by default.
