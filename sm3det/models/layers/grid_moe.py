@@ -38,14 +38,13 @@ checkpoint with no key rewriting and then computes what the dense model
 computes.
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmrotate.registry import MODELS
 
-from .routers import keep_linear_rows
 from .stacked_experts import (HAS_GROUPED_MM, ExpertRows, compute_dtype,
                               stack_experts, stacked_linears)
 
@@ -141,8 +140,7 @@ class PointwiseConv(nn.Linear):
     conv weight into each expert.
     """
 
-    def __init__(self, in_channels: int, out_channels: int,
-                 bias: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
         super().__init__(in_channels, out_channels, bias=bias)
 
 
@@ -230,8 +228,11 @@ class GridMoE(nn.Module):
         # Parts resolve in this plugin's scope, also when the model around
         # the backbone is built in another one (e.g. mmdet's GFL).
         self.router = MODELS.build(
-            dict(dict(_scope_='mmrotate'), **router_cfg,
-                 in_channels=in_channels, num_experts=num_experts))
+            dict(
+                dict(_scope_='mmrotate'),
+                **router_cfg,
+                in_channels=in_channels,
+                num_experts=num_experts))
         # W_noise of the noisy gate: zero at start, so the noise std is eps.
         self.noise_proj = nn.Linear(
             in_channels, num_experts, bias=False) if noisy_gating else None
@@ -248,8 +249,11 @@ class GridMoE(nn.Module):
         self.last_expert_counts: Optional[torch.Tensor] = None
         self.last_expert_map: Optional[torch.Tensor] = None
         # 0..N-1, where each expert's block of sorted slots ends.
-        self.register_buffer('expert_ids', torch.arange(num_experts),
-                             persistent=False)
+        self.register_buffer(
+            'expert_ids', torch.arange(num_experts), persistent=False)
+        # After keep_experts: the router's (and noise's) columns of the kept
+        # experts, (N,) int64; None: all of them.
+        self.register_buffer('router_columns', None, persistent=False)
         self._load_hook = self.register_load_state_dict_pre_hook(
             _load_other_expert_layouts)
 
@@ -263,7 +267,8 @@ class GridMoE(nn.Module):
         if self.noise_proj is not None:
             nn.init.zeros_(self.noise_proj.weight)
 
-    def record_routing(self, expert_counts: bool = True,
+    def record_routing(self,
+                       expert_counts: bool = True,
                        expert_map: bool = False) -> None:
         """Switch recording of routing statistics on or off (off: no cost)."""
         self.record_expert_counts = expert_counts
@@ -277,11 +282,12 @@ class GridMoE(nn.Module):
     def keep_experts(self, indices: Sequence[int]) -> None:
         """Keep only experts ``indices`` (in that order), in place.
 
-        The router's and the noise projection's per-expert parameters are
-        sliced alike, so every unit is routed among the kept experts exactly
-        as before (the clean logits of the kept experts are unchanged).
-        Afterwards ``num_experts == len(indices)`` and expert ``i`` is the
-        former expert ``indices[i]``.
+        The router and the noise projection keep scoring every original
+        expert and the layer takes the kept experts' columns of their
+        logits: each unit's logits of the kept experts are bit for bit what
+        they were (a GEMM with fewer columns may round differently), so
+        routing among them is unchanged. Afterwards ``num_experts ==
+        len(indices)`` and expert ``i`` is the former expert ``indices[i]``.
 
         Raises:
             ValueError: repeated or out-of-range indices, or fewer than
@@ -295,22 +301,15 @@ class GridMoE(nn.Module):
         if len(indices) < self.top_k:
             raise ValueError(f'keep_experts: {len(indices)} expert(s) left '
                              f'{indices}, fewer than top_k={self.top_k}')
-        if not hasattr(self.router, 'keep_experts'):
-            raise TypeError(f'{type(self.router).__name__} has no '
-                            'keep_experts(indices); a router must implement '
-                            'it for expert pruning')
-        self.router.keep_experts(indices)
-        if self.noise_proj is not None:
-            keep_linear_rows(self.noise_proj, indices)
-        self._keep_expert_modules(indices)
+        kept = torch.tensor(indices, device=self.expert_ids.device)
+        self.router_columns = kept if self.router_columns is None else \
+            self.router_columns[kept]
+        for linear in stacked_linears(self.experts):
+            linear.keep_experts(indices)
         self.num_experts = len(indices)
         self.expert_ids = self.expert_ids[:len(indices)].clone()
         self.last_balance_loss = None
         self.last_expert_counts = self.last_expert_map = None
-
-    def _keep_expert_modules(self, indices: List[int]) -> None:
-        for linear in stacked_linears(self.experts):
-            linear.keep_experts(indices)
 
     def expert_shapes(self) -> Dict[str, torch.Size]:
         """Key of one expert's state dict (``fc1.weight``, ...) -> the shape
@@ -342,8 +341,9 @@ class GridMoE(nn.Module):
             self._record(expert_index, batch, height, width)
         return mixed.reshape(batch, height, width, -1)
 
-    def _gate(self, router_inputs: torch.Tensor
-              ) -> Tuple[torch.Tensor, torch.Tensor, dict]:
+    def _gate(
+        self, router_inputs: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, dict]:
         """Top-k gates of routing units ``(U, C)``.
 
         Returns:
@@ -353,11 +353,12 @@ class GridMoE(nn.Module):
         """
         with torch.autocast(router_inputs.device.type, enabled=False):
             tokens = router_inputs.float()
-            clean = self.router(tokens)
+            clean = self._kept_columns(self.router(tokens))
             logits = dict(clean=clean, noisy=clean, noise_std=None)
             if self.noisy_gating and self.training:
                 noise_std = F.softplus(
-                    self.noise_proj(tokens)) + self.noise_epsilon
+                    self._kept_columns(
+                        self.noise_proj(tokens))) + self.noise_epsilon
                 logits.update(
                     noisy=torch.addcmul(clean, torch.randn_like(clean),
                                         noise_std),
@@ -369,9 +370,16 @@ class GridMoE(nn.Module):
             gates = ranked[:, :self.top_k].softmax(dim=1)
         return gates, ranked_index[:, :self.top_k], logits
 
-    def _run_experts(self, units: torch.Tensor, gates: torch.Tensor,
-                     expert_index: torch.Tensor
-                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _kept_columns(self, scores: torch.Tensor) -> torch.Tensor:
+        """``(U, N_router)`` per-expert scores -> the kept experts' ``(U, N)``
+        (see :meth:`keep_experts`)."""
+        if self.router_columns is None:
+            return scores
+        return scores.index_select(1, self.router_columns)
+
+    def _run_experts(
+            self, units: torch.Tensor, gates: torch.Tensor,
+            expert_index: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Each expert computes only its units; results are gate-mixed.
 
         Args:
@@ -389,13 +397,13 @@ class GridMoE(nn.Module):
         # makes each expert's slots one contiguous block, in slot order,
         # which ends where the sorted expert ids pass the expert's id.
         sorted_experts, slot_order = expert_index.flatten().sort(stable=True)
-        ends = torch.searchsorted(sorted_experts, self.expert_ids,
-                                  right=True, out_int32=True)
+        ends = torch.searchsorted(
+            sorted_experts, self.expert_ids, right=True, out_int32=True)
         inverse_order = torch.empty_like(slot_order).scatter_(
             0, slot_order,
             torch.arange(slot_order.numel(), device=slot_order.device))
-        expert_inputs = DispatchToSlots.apply(units, slot_order,
-                                              inverse_order, top_k)
+        expert_inputs = DispatchToSlots.apply(units, slot_order, inverse_order,
+                                              top_k)
         rows = self._expert_rows(sorted_experts, ends, expert_inputs)
         slot_outputs = self.experts(
             expert_inputs.reshape(-1, expert_inputs.shape[-1]), rows)
@@ -429,8 +437,9 @@ class GridMoE(nn.Module):
         if self.expert_backend == 'loop' or torch.jit.is_tracing():
             return False
         dtype = compute_dtype(x)
-        if not all(linear.grouped_mm_fits(dtype)
-                   for linear in stacked_linears(self.experts)):
+        if not all(
+                linear.grouped_mm_fits(dtype)
+                for linear in stacked_linears(self.experts)):
             return False
         if self.expert_backend == 'grouped_mm':
             return True
@@ -458,8 +467,8 @@ class GridMoE(nn.Module):
                                         logits['noise_std'], logits['ranked'],
                                         self.top_k).sum(dim=0)
         else:
-            load = torch.diff(slot_ends.float(),
-                              prepend=slot_ends.new_zeros(1))
+            load = torch.diff(
+                slot_ends.float(), prepend=slot_ends.new_zeros(1))
         return self.balance_loss_weight * squared_coefficient_of_variation(
             torch.stack([importance, load])).sum()
 
@@ -500,10 +509,9 @@ def as_expert_tensor(key: str, value: torch.Tensor,
                      f'{tuple(value.shape)}; an expert needs {tuple(shape)}')
 
 
-def _load_other_expert_layouts(module: GridMoE, state_dict: dict,
-                               prefix: str, local_metadata, strict,
-                               missing_keys, unexpected_keys,
-                               error_msgs) -> None:
+def _load_other_expert_layouts(module: GridMoE, state_dict: dict, prefix: str,
+                               local_metadata, strict, missing_keys,
+                               unexpected_keys, error_msgs) -> None:
     """``load_state_dict`` pre-hook: other expert layouts -> stacked keys.
 
     1. Per-expert keys ``<prefix>experts.<e>.<key>`` (earlier checkpoints)
@@ -534,8 +542,10 @@ def _load_other_expert_layouts(module: GridMoE, state_dict: dict,
                 f'{num_experts} experts')
             continue
         try:
-            tensors = [as_expert_tensor(per_expert[e], state_dict[per_expert[e]],
-                                        shape) for e in range(num_experts)]
+            tensors = [
+                as_expert_tensor(per_expert[e], state_dict[per_expert[e]],
+                                 shape) for e in range(num_experts)
+            ]
         except ValueError as error:
             error_msgs.append(str(error))
             continue

@@ -5,13 +5,9 @@ top-k choice, the softmax over the chosen k, noisy gating and the balance loss
 live in :class:`~sm3det.models.layers.grid_moe.GridMoE`, so every router gets
 them alike.
 
-A router also implements ``keep_experts(indices)`` (keep only the scores of
-the given experts, in that order, so that :meth:`GridMoE.keep_experts` drops
-experts without changing the routing among the others) and
-``reset_parameters()``.
+A router also implements ``reset_parameters()``.
 """
 import math
-from typing import Sequence
 
 import torch
 import torch.nn as nn
@@ -79,14 +75,6 @@ class CosineRouter(nn.Module):
         embeddings = F.normalize(self.expert_embeddings, dim=0) * scale
         return projected @ embeddings
 
-    @torch.no_grad()
-    def keep_experts(self, indices: Sequence[int]) -> None:
-        """Keep the embeddings of experts ``indices`` (in that order)."""
-        embeddings = self.expert_embeddings
-        self.expert_embeddings = nn.Parameter(
-            embeddings[:, list(indices)].clone(),
-            requires_grad=embeddings.requires_grad)
-
 
 @MODELS.register_module()
 class LinearRouter(nn.Module):
@@ -112,21 +100,3 @@ class LinearRouter(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Score tokens ``(T, C)``; returns logits ``(T, N)``."""
         return self.proj(tokens)
-
-    @torch.no_grad()
-    def keep_experts(self, indices: Sequence[int]) -> None:
-        """Keep the gating rows of experts ``indices`` (in that order)."""
-        keep_linear_rows(self.proj, indices)
-
-
-@torch.no_grad()
-def keep_linear_rows(linear: nn.Linear, indices: Sequence[int]) -> None:
-    """Keep output rows ``indices`` of a linear layer, in place."""
-    indices = list(indices)
-    weight = linear.weight
-    linear.weight = nn.Parameter(weight[indices].clone(),
-                                 requires_grad=weight.requires_grad)
-    if linear.bias is not None:
-        linear.bias = nn.Parameter(linear.bias[indices].clone(),
-                                   requires_grad=linear.bias.requires_grad)
-    linear.out_features = len(indices)
