@@ -31,24 +31,39 @@ class TaskSpec(NamedTuple):
     pipeline: list
 
 
-def test_dataset_cfgs(cfg) -> List[ConfigDict]:
-    """The test dataset configs: the parts of a ConcatDataset, or the one."""
-    dataset = cfg.test_dataloader.dataset
+def dataset_cfgs(cfg, split: str = 'test') -> List[ConfigDict]:
+    """The dataset configs of ``<split>_dataloader``: the parts of a
+    ConcatDataset, or the one."""
+    dataset = cfg[f'{split}_dataloader'].dataset
     return list(dataset.datasets) if 'datasets' in dataset else [dataset]
+
+
+def dataset_task_name(dataset_cfg: ConfigDict) -> str:
+    """The task (``dataset_name``) of a dataset config."""
+    return _task_name(_lazy_dataset(dataset_cfg))
+
+
+def _lazy_dataset(dataset_cfg: ConfigDict):
+    """The dataset built with ``lazy_init=True``: its metainfo only, no
+    annotation or image file is read."""
+    return DATASETS.build(dict(copy.deepcopy(dataset_cfg), lazy_init=True))
+
+
+def _task_name(dataset) -> str:
+    return dataset.metainfo.get('dataset_name') or type(
+        dataset).__name__.lower()
 
 
 def task_specs(cfg) -> Dict[str, TaskSpec]:
     """One :class:`TaskSpec` per test dataset of ``cfg``, by task name.
 
-    The datasets are built with ``lazy_init=True``: only their metainfo is
-    read, no annotation or image file is needed.
+    Only the datasets' metainfo is read, no annotation or image file.
     """
     specs = {}
-    for dataset_cfg in test_dataset_cfgs(cfg):
-        dataset = DATASETS.build(
-            dict(copy.deepcopy(dataset_cfg), lazy_init=True))
+    for dataset_cfg in dataset_cfgs(cfg):
+        dataset = _lazy_dataset(dataset_cfg)
         meta = dataset.metainfo
-        name = meta.get('dataset_name') or type(dataset).__name__.lower()
+        name = _task_name(dataset)
         specs[name] = TaskSpec(name, tuple(meta['classes']),
                                meta.get('palette'),
                                copy.deepcopy(dataset_cfg.pipeline))

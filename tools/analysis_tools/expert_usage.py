@@ -36,55 +36,22 @@ import json
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
 from mmengine.config import Config, DictAction
-from mmengine.dataset import ConcatDataset, pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
-from torch.utils.data import DataLoader, Subset
 
+# isort: off
 import sm3det  # noqa: F401  (registers the modules; before mmrotate)
+from mmrotate.registry import MODELS
+# isort: on
 from sm3det.engine.hooks.expert_usage_hook import (ExpertUsage,
-                                                   image_expert_maps,
-                                                   layer_in_stage, stage_of)
-from sm3det.models.layers import moe_layers, record_moe_routing
-from mmrotate.registry import DATASETS, MODELS
-
-
-# ----------------------------------------------------------------- routing
-def route_images(model: torch.nn.Module, data_loader: Iterator
-                 ) -> Iterator[Tuple[dict, np.ndarray, List[torch.Tensor]]]:
-    """Run the model's backbone in eval mode and yield each image's routing.
-
-    Yields:
-        ``(metainfo, image, expert_maps)``: the sample's metainfo; the input
-        image as ``(h, w, 3)`` uint8 RGB, cropped to ``img_shape``; one
-        ``(h_l, w_l, k)`` int64 tensor of expert indices (best first) per MoE
-        layer, cropped to the positions that cover the image.
-    """
-    layers = list(moe_layers(model.backbone).values())
-    model.eval()
-    record_moe_routing(model.backbone, expert_counts=False,
-                       expert_map=True)
-    try:
-        for data in data_loader:
-            raw_images = data['inputs']
-            with torch.no_grad():
-                data = model.data_preprocessor(data, False)
-                model.backbone(data['inputs'])
-            for i, sample in enumerate(data['data_samples']):
-                meta = sample.metainfo
-                height, width = meta['img_shape'][:2]
-                # mmcv loads BGR; the channel flip gives RGB to draw.
-                image = raw_images[i][[2, 1, 0], :height, :width]
-                maps = image_expert_maps(layers, i, meta)
-                yield meta, image.permute(1, 2, 0).numpy(), maps
-    finally:
-        record_moe_routing(model.backbone, expert_counts=False,
-                           expert_map=False)
+                                                   build_subset_loader,
+                                                   layer_in_stage,
+                                                   route_images, stage_of)
+from sm3det.models.layers import moe_layers
 
 
 # ----------------------------------------------------------------- outputs
@@ -101,10 +68,15 @@ def usage_rows(usage: ExpertUsage) -> List[dict]:
             ]
             for layer, share in entries:
                 rows.append(
-                    dict(dataset=name, stage=stage, layer=layer,
-                         images=usage.num_images[name],
-                         **{f'expert_{n}': round(100 * float(s), 2)
-                            for n, s in enumerate(share)}))
+                    dict(
+                        dataset=name,
+                        stage=stage,
+                        layer=layer,
+                        images=usage.num_images[name],
+                        **{
+                            f'expert_{n}': round(100 * float(s), 2)
+                            for n, s in enumerate(share)
+                        }))
     return rows
 
 
@@ -113,8 +85,10 @@ def write_tables(usage: ExpertUsage, out_dir: str) -> Dict[str, str]:
     paths by extension."""
     rows = usage_rows(usage)
     columns = list(rows[0])
-    paths = {ext: osp.join(out_dir, f'expert_usage.{ext}')
-             for ext in ('csv', 'md', 'json')}
+    paths = {
+        ext: osp.join(out_dir, f'expert_usage.{ext}')
+        for ext in ('csv', 'md', 'json')
+    }
     with open(paths['csv'], 'w') as f:
         f.write(','.join(columns) + '\n')
         for row in rows:
@@ -129,8 +103,9 @@ def write_tables(usage: ExpertUsage, out_dir: str) -> Dict[str, str]:
         '',
         '| ' + ' | '.join(columns) + ' |',
         '|' + '---|' * len(columns),
-    ] + ['| ' + ' | '.join(str(row[c]) for c in columns) + ' |'
-         for row in rows]
+    ] + [
+        '| ' + ' | '.join(str(row[c]) for c in columns) + ' |' for row in rows
+    ]
     distances = usage.stage_distances()
     pairs = list(next(iter(distances.values())))
     if pairs:  # a single dataset has nothing to compare with
@@ -141,21 +116,32 @@ def write_tables(usage: ExpertUsage, out_dir: str) -> Dict[str, str]:
             '| stage | ' + ' | '.join(f'{a} vs {b}' for a, b in pairs) + ' |',
             '|---|' + '---|' * len(pairs),
         ] + [
-            f'| {stage} | ' + ' | '.join(f'{d[pair]:.3f}' for pair in pairs)
-            + ' |' for stage, d in distances.items()
+            f'| {stage} | ' + ' | '.join(f'{d[pair]:.3f}'
+                                         for pair in pairs) + ' |'
+            for stage, d in distances.items()
         ]
     with open(paths['md'], 'w') as f:
         f.write('\n'.join(lines) + '\n')
 
     with open(paths['json'], 'w') as f:
         json.dump(
-            dict(layers=usage.layer_labels, num_experts=usage.num_experts,
-                 num_images=usage.num_images,
-                 counts={k: v.tolist() for k, v in usage.counts.items()},
-                 js_distance={
-                     stage: {f'{a}|{b}': v for (a, b), v in d.items()}
-                     for stage, d in distances.items()
-                 }), f, indent=1)
+            dict(
+                layers=usage.layer_labels,
+                num_experts=usage.num_experts,
+                num_images=usage.num_images,
+                counts={
+                    k: v.tolist()
+                    for k, v in usage.counts.items()
+                },
+                js_distance={
+                    stage: {
+                        f'{a}|{b}': v
+                        for (a, b), v in d.items()
+                    }
+                    for stage, d in distances.items()
+                }),
+            f,
+            indent=1)
     return paths
 
 
@@ -170,29 +156,45 @@ def plot_heat_maps(usage: ExpertUsage, out_file: str) -> None:
     num_experts, datasets = usage.num_experts, usage.datasets
     widest = max(len(rows) for rows in stages.values()) * num_experts
     fig, axes = plt.subplots(
-        len(stages), 1, squeeze=False,
+        len(stages),
+        1,
+        squeeze=False,
         figsize=(max(6., 0.45 * widest + 2.5),
                  1.2 + len(stages) * (0.5 * len(datasets) + 1.1)))
     for ax, (stage, rows) in zip(axes[:, 0], stages.items()):
         grid = 100 * np.stack(
             [np.concatenate([shares[d][r] for r in rows]) for d in datasets])
-        image = ax.imshow(grid, cmap='viridis', aspect='auto', vmin=0,
-                          vmax=max(grid.max(), 1e-6))
+        image = ax.imshow(
+            grid,
+            cmap='viridis',
+            aspect='auto',
+            vmin=0,
+            vmax=max(grid.max(), 1e-6))
         if grid.shape[1] <= 48:
             for (y, x), value in np.ndenumerate(grid):
-                ax.text(x, y, f'{value:.0f}', ha='center', va='center',
-                        fontsize=7, color='w' if value < grid.max() / 2
-                        else 'k')
+                ax.text(
+                    x,
+                    y,
+                    f'{value:.0f}',
+                    ha='center',
+                    va='center',
+                    fontsize=7,
+                    color='w' if value < grid.max() / 2 else 'k')
         ax.set_yticks(range(len(datasets)), datasets)
-        ax.set_xticks(range(grid.shape[1]),
-                      [str(n) for n in range(num_experts)] * len(rows),
-                      fontsize=7)
+        ax.set_xticks(
+            range(grid.shape[1]),
+            [str(n) for n in range(num_experts)] * len(rows),
+            fontsize=7)
         for j, row in enumerate(rows):
             if j:
                 ax.axvline(j * num_experts - 0.5, color='w', linewidth=2)
-            ax.text((j + 0.5) * num_experts - 0.5, -0.55,
-                    layer_in_stage(usage.layer_labels[row]), ha='center',
-                    va='bottom', fontsize=8)
+            ax.text(
+                (j + 0.5) * num_experts - 0.5,
+                -0.55,
+                layer_in_stage(usage.layer_labels[row]),
+                ha='center',
+                va='bottom',
+                fontsize=8)
         ax.set_title(f'{stage}: share of tokens per expert (%)', pad=18)
         ax.set_xlabel('expert')
         fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
@@ -201,8 +203,11 @@ def plot_heat_maps(usage: ExpertUsage, out_file: str) -> None:
     plt.close(fig)
 
 
-def draw_expert_maps(image: np.ndarray, top1_maps: Dict[str, np.ndarray],
-                     num_experts: int, out_file: str, title: str = '') -> None:
+def draw_expert_maps(image: np.ndarray,
+                     top1_maps: Dict[str, np.ndarray],
+                     num_experts: int,
+                     out_file: str,
+                     title: str = '') -> None:
     """The image, then per layer the image with each position coloured by
     its top-1 expert (stretched over the image, nearest neighbour).
 
@@ -223,24 +228,36 @@ def draw_expert_maps(image: np.ndarray, top1_maps: Dict[str, np.ndarray],
     colours = [palette(n % palette.N) for n in range(num_experts)]
     cmap = ListedColormap(colours)
     height, width = image.shape[:2]
-    fig, axes = plt.subplots(1, len(top1_maps) + 1, squeeze=False,
-                             figsize=(3 * (len(top1_maps) + 1) + 1.5, 3.4))
+    fig, axes = plt.subplots(
+        1,
+        len(top1_maps) + 1,
+        squeeze=False,
+        figsize=(3 * (len(top1_maps) + 1) + 1.5, 3.4))
     axes = axes[0]
     axes[0].imshow(image)
     axes[0].set_title('image', fontsize=9)
     for ax, (label, top1) in zip(axes[1:], top1_maps.items()):
         ax.imshow(image)
-        ax.imshow(top1, cmap=cmap, vmin=-0.5, vmax=num_experts - 0.5,
-                  alpha=0.55, interpolation='nearest',
-                  extent=(0, width, height, 0))
-        ax.set_title(f'{label} ({top1.shape[0]}x{top1.shape[1]})',
-                     fontsize=9)
+        ax.imshow(
+            top1,
+            cmap=cmap,
+            vmin=-0.5,
+            vmax=num_experts - 0.5,
+            alpha=0.55,
+            interpolation='nearest',
+            extent=(0, width, height, 0))
+        ax.set_title(f'{label} ({top1.shape[0]}x{top1.shape[1]})', fontsize=9)
     for ax in axes:
         ax.set_axis_off()
     fig.legend(
-        handles=[Patch(color=colours[n], label=f'expert {n}')
-                 for n in range(num_experts)],
-        loc='center right', fontsize=8, title='top-1', title_fontsize=8)
+        handles=[
+            Patch(color=colours[n], label=f'expert {n}')
+            for n in range(num_experts)
+        ],
+        loc='center right',
+        fontsize=8,
+        title='top-1',
+        title_fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0, 1 - 1.3 / fig.get_figwidth(), 1))
     fig.savefig(out_file, dpi=110)
@@ -248,46 +265,43 @@ def draw_expert_maps(image: np.ndarray, top1_maps: Dict[str, np.ndarray],
 
 
 # --------------------------------------------------------------------- CLI
-def build_subset_loader(dataloader_cfg: dict, num_images: int,
-                        batch_size: int, num_workers: int) -> DataLoader:
-    """A loader over ``num_images`` evenly spaced images of every part of
-    the config's dataset (each part of a ConcatDataset, in order)."""
-    dataset = DATASETS.build(dataloader_cfg['dataset'])
-    parts = dataset.datasets if isinstance(dataset,
-                                           ConcatDataset) else [dataset]
-    indices, offset = [], 0
-    for part in parts:
-        count = min(num_images, len(part))
-        indices += [offset + int(i) for i in
-                    np.linspace(0, len(part) - 1, count).round()]
-        offset += len(part)
-    return DataLoader(Subset(dataset, indices), batch_size=batch_size,
-                      shuffle=False, num_workers=num_workers,
-                      collate_fn=pseudo_collate)
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Expert usage per dataset of an MoE-backbone detector')
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('--split', choices=('test', 'train'), default='test',
-                        help='whose dataloader config gives the images')
-    parser.add_argument('--num-images', type=int, default=10,
-                        help='images per dataset (evenly spaced)')
-    parser.add_argument('--out-dir', default='work_dirs/expert_usage')
-    parser.add_argument('--maps', type=int, default=0, metavar='K',
-                        help='draw expert maps of the first K images of '
-                        'each dataset')
     parser.add_argument(
-        '--map-layers', nargs='+', default=None,
+        '--split',
+        choices=('test', 'train'),
+        default='test',
+        help='whose dataloader config gives the images')
+    parser.add_argument(
+        '--num-images',
+        type=int,
+        default=10,
+        help='images per dataset (evenly spaced)')
+    parser.add_argument('--out-dir', default='work_dirs/expert_usage')
+    parser.add_argument(
+        '--maps',
+        type=int,
+        default=0,
+        metavar='K',
+        help='draw expert maps of the first K images of '
+        'each dataset')
+    parser.add_argument(
+        '--map-layers',
+        nargs='+',
+        default=None,
         help="layers to draw by module name in the backbone, e.g. "
         "stages.2.4.mlp, or 'all' (default: the "
         'last MoE block of each stage)')
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--num-workers', type=int, default=0)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, KEY=VALUE')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, KEY=VALUE')
     return parser.parse_args(argv)
 
 
@@ -323,8 +337,8 @@ def main(argv=None) -> ExpertUsage:
     if len(experts) != 1:
         raise ValueError(f'MoE layers differ in num_experts {experts}; this '
                          'tool compares layers with the same experts count')
-    load_checkpoint(model, args.checkpoint, map_location='cpu',
-                    logger='current')
+    load_checkpoint(
+        model, args.checkpoint, map_location='cpu', logger='current')
     map_layers = choose_map_layers(list(layers), args.map_layers)
     loader = build_subset_loader(cfg[f'{args.split}_dataloader'],
                                  args.num_images, args.batch_size,
@@ -340,8 +354,11 @@ def main(argv=None) -> ExpertUsage:
             stem = osp.splitext(osp.basename(meta['img_path']))[0]
             by_label = dict(zip(layers, maps))
             draw_expert_maps(
-                image, {label: by_label[label][..., 0].cpu().numpy()
-                        for label in map_layers}, usage.num_experts,
+                image, {
+                    label: by_label[label][..., 0].cpu().numpy()
+                    for label in map_layers
+                },
+                usage.num_experts,
                 osp.join(args.out_dir, 'maps', f'{name}_{stem}.png'),
                 title=f'{name}: {osp.basename(meta["img_path"])}')
 
@@ -355,8 +372,8 @@ def main(argv=None) -> ExpertUsage:
                                          for (a, b), d in distances.items()))
     print(f'Tables: {paths["md"]}, {paths["csv"]}; heat maps: '
           f'{osp.join(args.out_dir, "expert_usage.png")}' +
-          (f'; expert maps: {osp.join(args.out_dir, "maps")}'
-           if args.maps else ''))
+          (f'; expert maps: {osp.join(args.out_dir, "maps")}' if args.
+           maps else ''))
     return usage
 
 

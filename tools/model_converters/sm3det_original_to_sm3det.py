@@ -53,10 +53,12 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
+# isort: off
 import sm3det  # noqa: F401  (registers the modules; before mmrotate)
+from mmrotate.registry import MODELS
+# isort: on
 from sm3det.apis.tasks import task_specs
 from sm3det.models.layers import moe_layers
-from mmrotate.registry import MODELS
 
 # The original heads, by the order of their label space.
 HEAD_PREFIXES = OrderedDict([

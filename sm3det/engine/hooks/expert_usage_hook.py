@@ -4,7 +4,9 @@
 and expert (a token sends one slot to each of its top-k experts) and turns
 them into shares and into Jensen-Shannon distances between the datasets'
 expert distributions (0: same experts in the same proportions, 1: disjoint
-sets). The paper reads such statistics as "SAR uses a distinct set of
+sets); :func:`route_images` runs a model's backbone over a loader (e.g. of
+:func:`build_subset_loader`) and yields each image's expert maps. The paper
+reads such statistics as "SAR uses a distinct set of
 experts, RGB and infrared share more".
 
 :class:`ExpertUsageHook` measures this during validation / testing and adds
@@ -15,17 +17,19 @@ maps from the same accumulator.
 import itertools
 import math
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from mmengine.dataset import ConcatDataset, pseudo_collate
 from mmengine.dist import all_gather_object
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from mmrotate.registry import DATASETS, HOOKS
+from torch.utils.data import DataLoader, Subset
 
-from mmrotate.registry import HOOKS
-from ...models.layers import GridMoE, moe_layers
+from ...models.layers import GridMoE, moe_layers, record_moe_routing
 
 # --------------------------------------------------------------- MoE layers
 # Layers are labelled by their module name in the backbone (``moe_layers``),
@@ -73,9 +77,8 @@ def valid_token_extent(img_shape: Sequence[int],
         image (a partly covered last row/column counts).
     """
     return tuple(
-        max(1, min(feat, math.ceil(image * feat / padded)))
-        for image, padded, feat in zip(img_shape[:2], batch_input_shape[:2],
-                                       feat_shape[:2]))
+        max(1, min(feat, math.ceil(image * feat / padded))) for image, padded,
+        feat in zip(img_shape[:2], batch_input_shape[:2], feat_shape[:2]))
 
 
 # ----------------------------------------------------------- accumulation
@@ -162,8 +165,9 @@ class ExpertUsage:
         layer rows say which experts are used."""
         shares = self.layer_shares()
         return {
-            name: OrderedDict((stage, share[rows].mean(axis=0))
-                              for stage, rows in self.stages.items())
+            name:
+            OrderedDict((stage, share[rows].mean(axis=0))
+                        for stage, rows in self.stages.items())
             for name, share in shares.items()
         }
 
@@ -174,11 +178,11 @@ class ExpertUsage:
         for stage, rows in self.stages.items():
             distances[stage] = OrderedDict(
                 ((a, b),
-                 float(np.mean([
-                     js_distance(self.counts[a][r], self.counts[b][r])
-                     for r in rows
-                 ])))
-                for a, b in itertools.combinations(self.datasets, 2))
+                 float(
+                     np.mean([
+                         js_distance(self.counts[a][r], self.counts[b][r])
+                         for r in rows
+                     ]))) for a, b in itertools.combinations(self.datasets, 2))
         return distances
 
     def merge(self, other: 'ExpertUsage') -> None:
@@ -210,6 +214,62 @@ def image_expert_maps(layers: Sequence[GridMoE], index: int,
                                         layer_map.shape)
         maps.append(layer_map[:rows, :cols])
     return maps
+
+
+# ------------------------------------------------------------- measuring
+def route_images(
+    model: torch.nn.Module, data_loader: Iterator
+) -> Iterator[Tuple[dict, np.ndarray, List[torch.Tensor]]]:
+    """Run the model's backbone in eval mode and yield each image's routing.
+
+    Yields:
+        ``(metainfo, image, expert_maps)``: the sample's metainfo; the input
+        image as ``(h, w, 3)`` uint8 RGB, cropped to ``img_shape``; one
+        ``(h_l, w_l, k)`` int64 tensor of expert indices (best first) per MoE
+        layer, cropped to the positions that cover the image.
+    """
+    layers = list(moe_layers(model.backbone).values())
+    model.eval()
+    record_moe_routing(model.backbone, expert_counts=False, expert_map=True)
+    try:
+        for data in data_loader:
+            raw_images = data['inputs']
+            with torch.no_grad():
+                data = model.data_preprocessor(data, False)
+                model.backbone(data['inputs'])
+            for i, sample in enumerate(data['data_samples']):
+                meta = sample.metainfo
+                height, width = meta['img_shape'][:2]
+                # mmcv loads BGR; the channel flip gives RGB to draw.
+                image = raw_images[i][[2, 1, 0], :height, :width]
+                maps = image_expert_maps(layers, i, meta)
+                yield meta, image.permute(1, 2, 0).numpy(), maps
+    finally:
+        record_moe_routing(
+            model.backbone, expert_counts=False, expert_map=False)
+
+
+def build_subset_loader(dataloader_cfg: dict, num_images: int, batch_size: int,
+                        num_workers: int) -> DataLoader:
+    """A loader over ``num_images`` evenly spaced images of every part of
+    the config's dataset (each part of a ConcatDataset, in order)."""
+    dataset = DATASETS.build(dataloader_cfg['dataset'])
+    parts = dataset.datasets if isinstance(dataset,
+                                           ConcatDataset) else [dataset]
+    indices, offset = [], 0
+    for part in parts:
+        count = min(num_images, len(part))
+        indices += [
+            offset + int(i) for i in np.linspace(0,
+                                                 len(part) - 1, count).round()
+        ]
+        offset += len(part)
+    return DataLoader(
+        Subset(dataset, indices),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=pseudo_collate)
 
 
 @HOOKS.register_module()
@@ -253,9 +313,9 @@ class ExpertUsageHook(Hook):
 
     def _count(self, outputs: Sequence) -> None:
         for index, sample in enumerate(outputs):
-            self._usage.add(sample.metainfo['dataset_name'],
-                            image_expert_maps(self._layers, index,
-                                              sample.metainfo))
+            self._usage.add(
+                sample.metainfo['dataset_name'],
+                image_expert_maps(self._layers, index, sample.metainfo))
 
     def _finish(self, runner, mode: str, metrics: Optional[dict]) -> None:
         for layer in self._layers:
@@ -284,7 +344,10 @@ class ExpertUsageHook(Hook):
     def before_val_epoch(self, runner) -> None:
         self._start(runner)
 
-    def after_val_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_val_iter(self,
+                       runner,
+                       batch_idx: int,
+                       data_batch=None,
                        outputs: Optional[Sequence] = None) -> None:
         self._count(outputs)
 
@@ -294,10 +357,12 @@ class ExpertUsageHook(Hook):
     def before_test_epoch(self, runner) -> None:
         self._start(runner)
 
-    def after_test_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_test_iter(self,
+                        runner,
+                        batch_idx: int,
+                        data_batch=None,
                         outputs: Optional[Sequence] = None) -> None:
         self._count(outputs)
 
-    def after_test_epoch(self, runner, metrics: Optional[dict] = None
-                         ) -> None:
+    def after_test_epoch(self, runner, metrics: Optional[dict] = None) -> None:
         self._finish(runner, 'test', metrics)

@@ -23,7 +23,7 @@ from mmengine.model import BaseModule, ModuleDict
 from mmrotate.registry import MODELS
 from torch import Tensor
 
-from ..layers import moe_balance_loss
+from ..layers import moe_balance_loss, prune_experts
 from .task_sub_modules import SubModule, head_sub_modules
 
 
@@ -60,6 +60,12 @@ class SM3Det(BaseDetector):
             and optionally ``sub_modules`` (the head's parts for DSO and
             loss weighting; see :mod:`.task_sub_modules`).
         data_preprocessor (dict): shared data preprocessor config.
+        kept_experts (dict, optional): ``{GridMoE layer name in the backbone:
+            [expert indices]}``: those layers keep only these experts, in
+            this order (a per-sensor export,
+            ``tools/model_converters/export_task.py``, whose checkpoint holds
+            the kept experts only); routing among them is unchanged. None:
+            every expert.
         loss_weighting (dict, optional): a module applied to the loss dict
             (after the balance loss is added), e.g.
             ``dict(type='UncertaintyLossWeighting')`` for the
@@ -81,6 +87,7 @@ class SM3Det(BaseDetector):
                  neck: dict,
                  tasks: Dict[str, dict],
                  data_preprocessor: dict = None,
+                 kept_experts: Dict[str, Sequence[int]] = None,
                  loss_weighting: dict = None,
                  init_cfg: dict = None):
         super().__init__(
@@ -88,6 +95,8 @@ class SM3Det(BaseDetector):
         if not tasks:
             raise ValueError('SM3Det needs at least one entry in `tasks`')
         self.backbone = MODELS.build(backbone)
+        if kept_experts:
+            prune_experts(self.backbone, kept_experts)
         self.neck = MODELS.build(neck)
         # mmengine's ModuleDict, so that init_weights reaches every head.
         self.heads = ModuleDict()
