@@ -3,8 +3,8 @@
 Importing this package applies the stack's compatibility fixes and registers
 every module into MMRotate 1.x's registries (mmdet modules as ``mmdet.X``).
 """
+from . import apis  # noqa: F401,E402  (inference; needs the modules above)
 from . import compat  # noqa: F401  (must run before mmrotate is imported)
 from . import datasets, engine, evaluation, models, utils  # noqa: F401,E402
-from . import apis  # noqa: F401,E402  (inference; needs the modules above)
 
 __version__ = '0.1.0'

@@ -9,9 +9,9 @@ import os.path as osp
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import pytest  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
 
 import sm3det  # noqa: F401,E402
-from mmengine.registry import init_default_scope  # noqa: E402
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

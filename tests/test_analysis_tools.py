@@ -184,8 +184,10 @@ def test_benchmark_moe_prints_ratios_and_op_counts(precision, monkeypatch,
         'tiny': (1, 4, 4, 16),
         'tinier': (1, 2, 2, 8)
     })
-    benchmark_moe.main(['--repeats', '1', '--skip-backbone', '--precisions',
-                        precision, '--backends', 'auto', 'loop'])
+    benchmark_moe.main([
+        '--repeats', '1', '--skip-backbone', '--precisions', precision,
+        '--backends', 'auto', 'loop'
+    ])
     lines = capsys.readouterr().out.splitlines()
     assert f', {precision}, ' in lines[0]
     titles = [line for line in lines[1:] if line.startswith('layer ')]
@@ -193,8 +195,7 @@ def test_benchmark_moe_prints_ratios_and_op_counts(precision, monkeypatch,
     models = [line.split()[0] for line in lines[1:] if line.startswith(' ')]
     assert models == ['dense', 'new', 'new', 'old'] * 2
     rows = [line for line in lines[1:] if line.startswith(' ')]
-    assert all('x dense' in row and row.endswith(' non-view)')
-               for row in rows)
+    assert all('x dense' in row and row.endswith(' non-view)') for row in rows)
     # The stacked layer needs fewer operations than the per-expert loop.
     ops = [int(row.split()[-5]) for row in rows]
     assert ops[1] < ops[3]

@@ -14,8 +14,8 @@ import re
 import pytest
 import torch
 from mmengine.config import Config
-
 from mmrotate.registry import MODELS
+
 from sm3det.models.layers import moe_layers
 from tool_loader import REPO_ROOT, load_tool
 

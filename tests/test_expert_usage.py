@@ -17,17 +17,15 @@ from mmdet.structures import DetDataSample
 from mmengine.registry import init_default_scope
 
 from sm3det.engine.hooks.expert_usage_hook import (ExpertUsageHook,
-                                                   js_distance,
-                                                   layer_in_stage, stage_of,
+                                                   js_distance, layer_in_stage,
+                                                   stage_of,
                                                    valid_token_extent)
 from sm3det.models.backbones.convnext_moe import ConvNeXtMoE
-
 from tool_loader import REPO_ROOT, load_tool
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'expert_usage.py')
 NUM_EXPERTS = 8
 BRIGHT, DARK = 'bright', 'dark'
-
 
 expert_usage = load_tool(osp.relpath(TOOL, REPO_ROOT))
 
@@ -35,15 +33,16 @@ expert_usage = load_tool(osp.relpath(TOOL, REPO_ROOT))
 def images(level: int, count: int, height: int, width: int, seed: int):
     """``count`` uint8 ``(3, h, w)`` images around a grey ``level``."""
     generator = torch.Generator().manual_seed(seed)
-    noise = torch.randint(-20, 21, (count, 3, height, width),
-                          generator=generator)
+    noise = torch.randint(
+        -20, 21, (count, 3, height, width), generator=generator)
     return list((level + noise).clamp(0, 255).to(torch.uint8))
 
 
 def batch(inputs, dataset):
     samples = [
-        DetDataSample(metainfo=dict(
-            img_shape=tuple(image.shape[1:]), dataset_name=dataset))
+        DetDataSample(
+            metainfo=dict(
+                img_shape=tuple(image.shape[1:]), dataset_name=dataset))
         for image in inputs
     ]
     return dict(inputs=inputs, data_samples=samples)
@@ -74,14 +73,16 @@ def bright_dark_model():
     torch.manual_seed(0)
     model = nn.Module()
     model.backbone = ConvNeXtMoE(
-        arch='mini', drop_path_rate=0.,
+        arch='mini',
+        drop_path_rate=0.,
         moe_cfg=dict(num_experts=NUM_EXPERTS, top_k=2))
     model.backbone.init_weights()
     model.data_preprocessor = DetDataPreprocessor(
         mean=[128.] * 3, std=[50.] * 3, bgr_to_rgb=True, pad_size_divisor=32)
     model.eval()
     calibration = {
-        kind: model.data_preprocessor(
+        kind:
+        model.data_preprocessor(
             batch(images(level, 2, 64, 96, seed), kind), False)['inputs']
         for kind, level, seed in ((BRIGHT, 210, 1), (DARK, 45, 2))
     }
@@ -127,8 +128,9 @@ def bright_dark_usage(bright_dark_model):
     return usage, routed
 
 
-LABELS = ['stages.1.0.mlp', 'stages.2.0.mlp', 'stages.2.2.mlp',
-          'stages.3.0.mlp']
+LABELS = [
+    'stages.1.0.mlp', 'stages.2.0.mlp', 'stages.2.2.mlp', 'stages.3.0.mlp'
+]
 
 
 def test_moe_layer_labels_are_module_names(bright_dark_model):
@@ -192,12 +194,11 @@ def test_shares_follow_the_routers(bright_dark_model, bright_dark_usage):
     meta, image, maps = routed[0]
     assert meta['batch_input_shape'] == (64, 96)
     assert image.shape == (64, 80, 3) and image.dtype == np.uint8
-    assert [tuple(m.shape) for m in maps] == [(8, 10, 2), (4, 5, 2),
-                                              (4, 5, 2), (2, 3, 2)]
+    assert [tuple(m.shape) for m in maps] == [(8, 10, 2), (4, 5, 2), (4, 5, 2),
+                                              (2, 3, 2)]
     tokens_per_layer = usage.counts[BRIGHT].sum(axis=1)
-    np.testing.assert_array_equal(tokens_per_layer,
-                                  [2 * 80 * 2, 2 * 20 * 2, 2 * 20 * 2,
-                                   2 * 6 * 2])
+    np.testing.assert_array_equal(
+        tokens_per_layer, [2 * 80 * 2, 2 * 20 * 2, 2 * 20 * 2, 2 * 6 * 2])
     # Recording is switched off again afterwards.
     layers = expert_usage.moe_layers(bright_dark_model.backbone).values()
     assert all(not layer.record_expert_map for layer in layers)
@@ -214,8 +215,8 @@ def test_tables_plot_and_maps_are_written(bright_dark_usage, tmp_path):
                and r['stage'] == 'stages.2' and r['layer'] == '2.mlp')
     assert float(row['expert_2']) == 50. and float(row['expert_0']) == 0.
     assert all(
-        sum(float(r[f'expert_{n}']) for n in range(NUM_EXPERTS)) ==
-        pytest.approx(100.) for r in rows)
+        sum(float(r[f'expert_{n}'])
+            for n in range(NUM_EXPERTS)) == pytest.approx(100.) for r in rows)
     markdown = open(paths['md']).read()
     assert '| stages.3 | 1.000 |' in markdown and 'bright vs dark' in markdown
 
@@ -224,8 +225,10 @@ def test_tables_plot_and_maps_are_written(bright_dark_usage, tmp_path):
     meta, image, maps = routed[0]
     expert_map = tmp_path / 'map.png'
     expert_usage.draw_expert_maps(
-        image, {'stages.1.0.mlp': maps[0][..., 0].numpy()}, NUM_EXPERTS,
-        str(expert_map), title='bright')
+        image, {'stages.1.0.mlp': maps[0][..., 0].numpy()},
+        NUM_EXPERTS,
+        str(expert_map),
+        title='bright')
     for png in (heat_maps, expert_map):
         assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
@@ -239,8 +242,8 @@ def test_command_line_on_mini_config(tmp_path, capsys):
 
     generator = load_tool('tools/misc/generate_soi_det_mini.py')
     data_root = tmp_path / 'data'
-    generator.generate(str(data_root), num_train=1, num_test=2, size=256,
-                       seed=0)
+    generator.generate(
+        str(data_root), num_train=1, num_test=2, size=256, seed=0)
     config = osp.join(REPO_ROOT, 'configs', 'sm3det',
                       'sm3det_convnext-mini_fpn_600it_soi-det-mini.py')
     torch.manual_seed(0)
@@ -250,9 +253,9 @@ def test_command_line_on_mini_config(tmp_path, capsys):
 
     out_dir = tmp_path / 'out'
     usage = expert_usage.main([
-        config, checkpoint, '--num-images', '2', '--maps', '1',
-        '--map-layers', 'stages.2.0.mlp', '--out-dir', str(out_dir),
-        '--cfg-options'
+        config, checkpoint, '--num-images', '2', '--maps', '1', '--map-layers',
+        'stages.2.0.mlp', '--out-dir',
+        str(out_dir), '--cfg-options'
     ] + [
         f'test_dataloader.dataset.datasets.{i}.data_root={data_root}/{part}/'
         for i, part in enumerate(('sar', 'dota', 'dronevehicle'))

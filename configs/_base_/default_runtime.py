@@ -10,7 +10,9 @@ default_hooks = dict(
     # mmengine's CheckpointHook, plus: atomic files, every rank's random state
     # (exact resume), a damaged file to resume from named (docs: README).
     checkpoint=dict(
-        type='ResumableCheckpointHook', by_epoch=False, interval=2789,
+        type='ResumableCheckpointHook',
+        by_epoch=False,
+        interval=2789,
         max_keep_ckpts=3),
     # Logs NaN / inf losses with their images; the optim wrapper skips such
     # steps; stops after 10 skipped in a row.

@@ -6,7 +6,10 @@
 _base_ = '../joint/joint_convnext-t_fpn_33k_soi-det.py'
 
 train_dataloader = dict(
-    sampler=dict(_delete_=True, type='SingleSourceSampler', batch_size=4,
-                 source_ratio=[1, 1, 1]))
+    sampler=dict(
+        _delete_=True,
+        type='SingleSourceSampler',
+        batch_size=4,
+        source_ratio=[1, 1, 1]))
 # A GPU's step trains one dataset's head; DDP must skip the others' weights.
 find_unused_parameters = True

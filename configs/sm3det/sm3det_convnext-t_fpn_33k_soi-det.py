@@ -2,7 +2,8 @@
 # even blocks of stages 2-4) + one FPN + GFL / Oriented R-CNN / Oriented
 # R-CNN heads, trained with DSO on SOI-Det at 2:1:1, 8 GPUs x 4 images,
 # 33,468 iterations (docs/method.md section 5):
-#   bash tools/dist_train.sh configs/sm3det/sm3det_convnext-t_fpn_33k_soi-det.py 8
+#   bash tools/dist_train.sh \
+#       configs/sm3det/sm3det_convnext-t_fpn_33k_soi-det.py 8
 _base_ = [
     '../_base_/models/sm3det_convnext-t_fpn.py',
     '../_base_/datasets/soi_det.py',

@@ -10,20 +10,32 @@ resume exactly and instantly (see ``resumable_sampling.py`` and
 ``configs/_base_/datasets/soi_det.py``); ``SingleSourceSampler`` gives the
 UniDet baseline's single-dataset batches.
 """
-from .annotation_checks import SkipLog, hbox_problem, image_size_problem, polygon_problem
+from .annotation_checks import (SkipLog, hbox_problem, image_size_problem,
+                                polygon_problem)
 from .dota import SOIDOTADataset, parse_dota_txt
 from .drone_vehicle import DroneVehicleDataset, parse_dronevehicle_xml
-from .sar_det import SARDetDataset, load_coco_json
-from .soi_det_part import SOIDetPartMixin
 from .resumable_sampling import (ResumableMultiSourceSampler,
                                  SeededConcatDataset, SeededIndex)
+from .sar_det import SARDetDataset, load_coco_json
 from .single_source_sampler import SingleSourceSampler
+from .soi_det_part import SOIDetPartMixin
 from .transforms import LoadImageOrSkip
 
 __all__ = [
-    'SOIDetPartMixin', 'SARDetDataset', 'SOIDOTADataset',
-    'DroneVehicleDataset', 'LoadImageOrSkip', 'SkipLog', 'image_size_problem',
-    'polygon_problem', 'hbox_problem', 'parse_dota_txt', 'parse_dronevehicle_xml',
-    'load_coco_json', 'SingleSourceSampler', 'ResumableMultiSourceSampler',
-    'SeededConcatDataset', 'SeededIndex',
+    'SOIDetPartMixin',
+    'SARDetDataset',
+    'SOIDOTADataset',
+    'DroneVehicleDataset',
+    'LoadImageOrSkip',
+    'SkipLog',
+    'image_size_problem',
+    'polygon_problem',
+    'hbox_problem',
+    'parse_dota_txt',
+    'parse_dronevehicle_xml',
+    'load_coco_json',
+    'SingleSourceSampler',
+    'ResumableMultiSourceSampler',
+    'SeededConcatDataset',
+    'SeededIndex',
 ]

@@ -14,9 +14,9 @@ from typing import Iterator, List, Optional, Sequence, Sized
 
 import torch
 from mmengine.dist import get_dist_info, sync_random_seed
+from mmrotate.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
-from mmrotate.registry import DATA_SAMPLERS
 from .resumable_sampling import ResumableSamplerMixin, SeededIndex
 
 
@@ -68,9 +68,10 @@ class SingleSourceSampler(ResumableSamplerMixin, Sampler):
         self.batch_size = batch_size
         self.offsets = [0] + list(dataset.cumulative_sizes[:-1])
         self.sizes = [len(part) for part in dataset.datasets]
-        empty = [i for i, (size, ratio) in enumerate(zip(self.sizes,
-                                                         source_ratio))
-                 if size == 0 and ratio > 0]
+        empty = [
+            i for i, (size, ratio) in enumerate(zip(self.sizes, source_ratio))
+            if size == 0 and ratio > 0
+        ]
         if empty:
             raise ValueError(f'sources {empty} are empty but have a '
                              'positive source_ratio')
@@ -97,13 +98,14 @@ class SingleSourceSampler(ResumableSamplerMixin, Sampler):
 
     def _indices(self) -> Iterator[int]:
         orders: List[Iterator[int]] = [
-            self._source_order(source) for source in range(len(self.sizes))]
+            self._source_order(source) for source in range(len(self.sizes))
+        ]
         # Per rank, so that ranks draw different sources for the same step.
-        generator = torch.Generator().manual_seed(
-            self.seed + len(self.sizes) + self.rank)
+        generator = torch.Generator().manual_seed(self.seed + len(self.sizes) +
+                                                  self.rank)
         while True:
-            source = int(torch.multinomial(self.source_probs, 1,
-                                           generator=generator))
+            source = int(
+                torch.multinomial(self.source_probs, 1, generator=generator))
             yield from itertools.islice(orders[source], self.batch_size)
 
     def __len__(self) -> int:

@@ -36,8 +36,11 @@ class SOIDetPartMixin:
 
     CLASS_ALIASES: Dict[str, str] = {}
 
-    def __init__(self, *args, dataset_name: str,
-                 class_aliases: Optional[Dict[str, str]] = None, **kwargs):
+    def __init__(self,
+                 *args,
+                 dataset_name: str,
+                 class_aliases: Optional[Dict[str, str]] = None,
+                 **kwargs):
         if not isinstance(dataset_name, str) or not dataset_name or any(
                 c in dataset_name for c in './'):
             raise ValueError(
@@ -48,7 +51,8 @@ class SOIDetPartMixin:
         self.class_aliases = {**self.CLASS_ALIASES, **(class_aliases or {})}
         self.skip_log = SkipLog(dataset_name)
         super().__init__(*args, **kwargs)
-        # Set after loading: mmengine would try to read a string metainfo value as a file.
+        # Set after loading: mmengine would try to read a string metainfo
+        # value as a file.
         self._metainfo['dataset_name'] = dataset_name
 
     def read_samples(self, skip_log: SkipLog) -> List[dict]:
@@ -60,18 +64,22 @@ class SOIDetPartMixin:
         self._unknown_classes: Dict[str, List[str]] = {}
         data_list = self.read_samples(self.skip_log)
         if self._unknown_classes:
-            listing = '; '.join(f'{name!r} ({len(files)} objects, first in {files[0]})'
-                                for name, files in sorted(self._unknown_classes.items()))
+            listing = '; '.join(
+                f'{name!r} ({len(files)} objects, first in {files[0]})'
+                for name, files in sorted(self._unknown_classes.items()))
             raise ValueError(
-                f'[{self.dataset_name}] unknown class names: {listing}. Known classes: '
-                f'{list(self.metainfo["classes"])}; known aliases: {self.class_aliases}. '
-                f'Map a spelling to its class with the dataset argument class_aliases.')
+                f'[{self.dataset_name}] unknown class names: {listing}. '
+                f'Known classes: {list(self.metainfo["classes"])}; known '
+                f'aliases: {self.class_aliases}. Map a spelling to its class '
+                'with the dataset argument class_aliases.')
         if not data_list:
-            raise ValueError(f'[{self.dataset_name}] no usable image in {self.ann_file} '
-                             f'({len(self.skip_log.entries)} problems, logged above)')
+            raise ValueError(
+                f'[{self.dataset_name}] no usable image in {self.ann_file} '
+                f'({len(self.skip_log.entries)} problems, logged above)')
         for data_info in data_list:
             data_info['dataset_name'] = self.dataset_name
-        self.skip_log.report(len(data_list), sum(len(d['instances']) for d in data_list))
+        self.skip_log.report(
+            len(data_list), sum(len(d['instances']) for d in data_list))
         return data_list
 
     def label_of(self, name: str, path: str) -> Optional[int]:
@@ -88,12 +96,15 @@ class SOIDetPartMixin:
         return None
 
     def filter_data(self) -> List[dict]:
-        if self.test_mode or not (self.filter_cfg or {}).get('filter_empty_gt', False):
+        if self.test_mode or not (self.filter_cfg or {}).get(
+                'filter_empty_gt', False):
             return self.data_list
         kept = [d for d in self.data_list if d['instances']]
         if len(kept) < len(self.data_list):
-            print_log(f'[{self.dataset_name}] {len(self.data_list) - len(kept)} images without '
-                      f'objects are not used for training', logger='current')
+            print_log(
+                f'[{self.dataset_name}] {len(self.data_list) - len(kept)} '
+                'images without objects are not used for training',
+                logger='current')
         return kept
 
 
@@ -105,11 +116,16 @@ def annotation_files(folder: str, extensions: Sequence[str]) -> List[str]:
     """
     if not osp.isdir(folder):
         raise FileNotFoundError(f'annotation folder {folder} does not exist')
-    found = {ext: sorted(glob.glob(osp.join(folder, f'*.{ext}'))) for ext in extensions}
+    found = {
+        ext: sorted(glob.glob(osp.join(folder, f'*.{ext}')))
+        for ext in extensions
+    }
     present = [ext for ext, files in found.items() if files]
     if not present:
-        raise ValueError(f'no annotation files (*.{", *.".join(extensions)}) in {folder}')
+        raise ValueError(
+            f'no annotation files (*.{", *.".join(extensions)}) in {folder}')
     if len(present) > 1:
-        raise ValueError(f'{folder} mixes annotation formats ({", ".join(present)}); '
-                         f'keep one format per folder')
+        raise ValueError(
+            f'{folder} mixes annotation formats ({", ".join(present)}); '
+            f'keep one format per folder')
     return found[present[0]]

@@ -53,7 +53,8 @@ def rotated_iou(bboxes1: np.ndarray, bboxes2: np.ndarray) -> np.ndarray:
     ious = np.zeros((len(bboxes1), len(bboxes2)), np.float32)
     if len(rows):
         ious[rows, cols] = box_iou_rotated(
-            torch.from_numpy(bboxes1[rows]), torch.from_numpy(bboxes2[cols]),
+            torch.from_numpy(bboxes1[rows]),
+            torch.from_numpy(bboxes2[cols]),
             aligned=True).numpy()
     return ious
 
@@ -110,10 +111,10 @@ def match_rotated_detections(det_bboxes: np.ndarray, det_scores: np.ndarray,
     return outcomes
 
 
-def rotated_class_ap(outcomes: np.ndarray, scores: np.ndarray,
-                     labels: np.ndarray, gt_labels: np.ndarray,
-                     num_classes: int
-                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rotated_class_ap(
+        outcomes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
+        gt_labels: np.ndarray,
+        num_classes: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-class, per-threshold AP from matched detections of a whole test set.
 
     Args:

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
-
 from mmrotate.registry import METRICS
+
 from .coco_ap import coco_class_ap
 from .dota_submission import (read_dota_ground_truth, read_dota_task1,
                               write_dota_submission, write_dota_task1)
@@ -144,12 +144,12 @@ class SOIDetMetric(BaseMetric):
                     f'{spec.get("box_type")!r}')
             if not spec.get('classes'):
                 raise ValueError(f'task {name!r} has no classes')
-            self.tasks[name] = dict(box_type=spec['box_type'],
-                                    classes=tuple(spec['classes']))
+            self.tasks[name] = dict(
+                box_type=spec['box_type'], classes=tuple(spec['classes']))
         self.display_names = display_names(tasks)
         self.iou_thrs = tuple(
-            float(t) for t in (DEFAULT_IOU_THRS if iou_thrs is None
-                               else iou_thrs))
+            float(t)
+            for t in (DEFAULT_IOU_THRS if iou_thrs is None else iou_thrs))
         if not self.iou_thrs or not all(0 < t <= 1 for t in self.iou_thrs):
             raise ValueError(
                 f'iou_thrs must be values in (0, 1], got {iou_thrs}')
@@ -171,8 +171,10 @@ class SOIDetMetric(BaseMetric):
     def _check_merging(self, merge_patches: Sequence[str],
                        ann_dirs: Mapping[str, str]) -> None:
         """Clear errors for the DOTA-submission options."""
-        rbox_tasks = [name for name, task in self.tasks.items()
-                      if task['box_type'] == 'rbox']
+        rbox_tasks = [
+            name for name, task in self.tasks.items()
+            if task['box_type'] == 'rbox'
+        ]
         for name in merge_patches:
             if name not in rbox_tasks:
                 raise ValueError(f'merge_patches: {name!r} is not one of '
@@ -193,8 +195,8 @@ class SOIDetMetric(BaseMetric):
                                  f'{ann_dir} does not exist')
 
     def _submission_dir(self, name: str) -> Optional[str]:
-        return (None if self.outfile_prefix is None else
-                osp.join(self.outfile_prefix, f'{name}_submission'))
+        return (None if self.outfile_prefix is None else osp.join(
+            self.outfile_prefix, f'{name}_submission'))
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Keep a small numpy summary of each sample's predictions and GT.
@@ -224,7 +226,8 @@ class SOIDetMetric(BaseMetric):
         where = f'{name} sample {sample["img_id"]!r}'
         pred = sample['pred_instances']
         result = dict(
-            task=name, img_id=sample['img_id'],
+            task=name,
+            img_id=sample['img_id'],
             scores=_as_numpy(pred['scores'], np.float32).reshape(-1),
             labels=_as_labels(pred['labels'], num_classes,
                               f'{where}: pred_instances.labels'))
@@ -235,14 +238,16 @@ class SOIDetMetric(BaseMetric):
         if self.format_only:
             return result
 
-        gt_bboxes, gt_labels = self._instances(sample, 'gt_instances',
-                                               box_dim, num_classes, where)
+        gt_bboxes, gt_labels = self._instances(sample, 'gt_instances', box_dim,
+                                               num_classes, where)
         ignored_bboxes, ignored_labels = self._instances(
             sample, 'ignored_instances', box_dim, num_classes, where)
         result['gt_labels'] = gt_labels
         if task['box_type'] == 'hbox':
-            result.update(gt_bboxes=gt_bboxes, ignored_bboxes=ignored_bboxes,
-                          ignored_labels=ignored_labels)
+            result.update(
+                gt_bboxes=gt_bboxes,
+                ignored_bboxes=ignored_bboxes,
+                ignored_labels=ignored_labels)
         else:
             result['outcomes'] = match_rotated_detections(
                 bboxes, result['scores'], result['labels'], gt_bboxes,
@@ -255,8 +260,7 @@ class SOIDetMetric(BaseMetric):
         """(bboxes, labels) of ``sample[key]``; empty when it is absent."""
         instances = sample.get(key) or {}
         if 'bboxes' not in instances:
-            return (np.zeros((0, box_dim), np.float32),
-                    np.zeros(0, np.int64))
+            return (np.zeros((0, box_dim), np.float32), np.zeros(0, np.int64))
         return (_as_boxes(instances['bboxes'], box_dim,
                           f'{where}: {key}.bboxes'),
                 _as_labels(instances['labels'], num_classes,
@@ -301,9 +305,10 @@ class SOIDetMetric(BaseMetric):
             if not num_gts.any():
                 logger.warning(f'SOI-Det: {name} has no ground truth; its '
                                'APs are reported as 0')
-            logger.info('\n' + format_class_table(
-                name, self.tasks[name]['classes'], ap, num_gts, num_dets,
-                self.named_thrs))
+            logger.info(
+                '\n' +
+                format_class_table(name, self.tasks[name]['classes'], ap,
+                                   num_gts, num_dets, self.named_thrs))
             class_aps.append(ap)
             task_metrics.update(self._headline(name, mean_ap))
         if not class_aps:
@@ -314,8 +319,9 @@ class SOIDetMetric(BaseMetric):
         metrics.update(full_image)
         return metrics
 
-    def _class_ap(self, name: str, samples: List[dict]
-                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _class_ap(
+            self, name: str,
+            samples: List[dict]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(T, C) AP, (C,) GT counts and (C,) detection counts of a dataset."""
         num_classes = len(self.tasks[name]['classes'])
         if self.tasks[name]['box_type'] == 'hbox':
@@ -363,16 +369,18 @@ class SOIDetMetric(BaseMetric):
             if unknown:
                 raise ValueError(f'{ann_dir} has no ground truth for the '
                                  f'merged images {unknown[:5]}')
-            empty = dict(bboxes=np.zeros((0, 5), np.float32),
-                         scores=np.zeros(0, np.float32),
-                         labels=np.zeros(0, np.int64))
+            empty = dict(
+                bboxes=np.zeros((0, 5), np.float32),
+                scores=np.zeros(0, np.float32),
+                labels=np.zeros(0, np.int64))
             outcomes, scores, labels = [], [], []
             for image, gt in truth.items():
                 pred = preds.get(image, empty)
-                outcomes.append(match_rotated_detections(
-                    pred['bboxes'], pred['scores'], pred['labels'],
-                    gt['bboxes'], gt['labels'], empty['bboxes'],
-                    empty['labels'], self.iou_thrs))
+                outcomes.append(
+                    match_rotated_detections(pred['bboxes'], pred['scores'],
+                                             pred['labels'], gt['bboxes'],
+                                             gt['labels'], empty['bboxes'],
+                                             empty['labels'], self.iou_thrs))
                 scores.append(pred['scores'])
                 labels.append(pred['labels'])
             ap, num_gts, num_dets = rotated_class_ap(
@@ -380,9 +388,9 @@ class SOIDetMetric(BaseMetric):
                 np.concatenate(labels),
                 np.concatenate([gt['labels'] for gt in truth.values()]),
                 len(classes))
-            logger.info('\n' + format_class_table(
-                f'{name} (full images)', classes, ap, num_gts, num_dets,
-                self.named_thrs))
-            metrics.update(self._headline(f'{name}_full_image',
-                                          pool_class_aps([ap])))
+            logger.info(
+                '\n' + format_class_table(f'{name} (full images)', classes, ap,
+                                          num_gts, num_dets, self.named_thrs))
+            metrics.update(
+                self._headline(f'{name}_full_image', pool_class_aps([ap])))
         return metrics

@@ -21,8 +21,10 @@ def display_names(tasks: Mapping[str, Mapping]) -> Dict[str, str]:
     Returns:
         dict: task name -> its column name, in the config's order.
     """
-    return {name: spec.get('display_name', name)
-            for name, spec in tasks.items()}
+    return {
+        name: spec.get('display_name', name)
+        for name, spec in tasks.items()
+    }
 
 
 def _percent(value: Optional[float]) -> str:
@@ -31,9 +33,9 @@ def _percent(value: Optional[float]) -> str:
     return f'{100 * value:.2f}'
 
 
-def _summary_rows(metrics: Mapping[str, float],
-                  names: Optional[Mapping[str, str]] = None
-                  ) -> List[List[str]]:
+def _summary_rows(
+        metrics: Mapping[str, float],
+        names: Optional[Mapping[str, str]] = None) -> List[List[str]]:
     """Rows ``[metric, overall, <dataset>...]`` from ``<dataset>/<metric>``.
 
     Keys may carry any prefix (``soi_det/dota/mAP``); other keys are skipped.
@@ -46,12 +48,14 @@ def _summary_rows(metrics: Mapping[str, float],
             columns.setdefault(parts[-2], {})[parts[-1]] = value
     names = dict(overall='overall', **(names or {}))
     order = list(names)
-    datasets = sorted(columns, key=lambda name: (
-        order.index(name) if name in names else len(order), name))
+    datasets = sorted(
+        columns,
+        key=lambda name: (order.index(name)
+                          if name in names else len(order), name))
     rows = [[''] + [names.get(name, name) for name in datasets]]
     for metric in SUMMARY_METRICS:
-        rows.append([metric] + [
-            _percent(columns[name].get(metric)) for name in datasets])
+        rows.append([metric] +
+                    [_percent(columns[name].get(metric)) for name in datasets])
     return rows
 
 
@@ -96,7 +100,11 @@ def format_class_table(title: str, classes: Sequence[str], ap: np.ndarray,
     """
     rows = [['class', 'gts', 'dets', 'mAP', *named_thrs]]
     for c, name in enumerate(classes):
-        rows.append([name, str(num_gts[c]), str(num_dets[c]),
-                     _percent(ap[:, c].mean()),
-                     *(_percent(ap[t, c]) for t in named_thrs.values())])
+        rows.append([
+            name,
+            str(num_gts[c]),
+            str(num_dets[c]),
+            _percent(ap[:, c].mean()),
+            *(_percent(ap[t, c]) for t in named_thrs.values())
+        ])
     return AsciiTable(rows, title=title).table

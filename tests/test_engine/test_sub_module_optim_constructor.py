@@ -63,8 +63,8 @@ def test_every_trainable_param_in_exactly_one_tagged_group():
         assert group_tags == [expected_tag(name)], name
     # without other paramwise options: one merged group per sub-module
     groups = optim_wrapper.optimizer.param_groups
-    assert sorted(g['sub_module'] for g in groups) == sorted(
-        [*SUB_MODULES, 'shared'])
+    assert sorted(g['sub_module']
+                  for g in groups) == sorted([*SUB_MODULES, 'shared'])
     assert all(g['lr'] == 0.01 for g in groups)
 
 
@@ -111,8 +111,8 @@ def test_longest_prefix_wins_and_prefix_lists():
         dota='heads.dota',
         dota_rpn='heads.dota.rpn_head',
         sar_head=['heads.sar.0', 'heads.sar.1'])
-    tags = tag_of_each_param(build(model, dict(sub_modules=sub_modules)),
-                             model)
+    tags = tag_of_each_param(
+        build(model, dict(sub_modules=sub_modules)), model)
     assert tags['heads.dota.rpn_head.weight'] == ['dota_rpn']
     assert tags['heads.dota.roi_head.0.weight'] == ['dota']
     assert tags['heads.sar.1.weight'] == ['sar_head']

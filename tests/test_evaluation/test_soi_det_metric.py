@@ -6,17 +6,16 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-
-import sm3det  # noqa: F401  (compat fixes before mmrotate)
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.config import Config
 from mmengine.structures import InstanceData
+from mmrotate.registry import METRICS
+from mmrotate.structures.bbox import RotatedBoxes
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from mmrotate.registry import METRICS
-from mmrotate.structures.bbox import RotatedBoxes
+import sm3det  # noqa: F401  (compat fixes before mmrotate)
 from sm3det.evaluation import (SOIDetMetric, display_names,
                                format_summary_markdown, pool_class_aps)
 
@@ -26,9 +25,10 @@ DOTA_CLASSES = ('plane', 'baseball-diamond', 'bridge', 'ground-track-field',
                 'basketball-court', 'storage-tank', 'soccer-ball-field',
                 'roundabout', 'harbor', 'swimming-pool', 'helicopter')
 DRONE_CLASSES = ('car', 'truck', 'bus', 'van', 'freight car')
-TASKS = dict(sar=dict(box_type='hbox', classes=SAR_CLASSES),
-             dota=dict(box_type='rbox', classes=DOTA_CLASSES),
-             dronevehicle=dict(box_type='rbox', classes=DRONE_CLASSES))
+TASKS = dict(
+    sar=dict(box_type='hbox', classes=SAR_CLASSES),
+    dota=dict(box_type='rbox', classes=DOTA_CLASSES),
+    dronevehicle=dict(box_type='rbox', classes=DRONE_CLASSES))
 
 
 def data_sample(name, img_id, image, box_type=None):
@@ -54,12 +54,15 @@ def soi_det_samples(random_rotated_set, random_horizontal_set):
     sar = random_horizontal_set(rng, 8, len(SAR_CLASSES))
     dota = random_rotated_set(rng, 8, len(DOTA_CLASSES))
     drone = random_rotated_set(rng, 6, len(DRONE_CLASSES))
-    return ([data_sample('sar', i, im, HorizontalBoxes)
-             for i, im in enumerate(sar)] +
-            [data_sample('dota', f'P{i:04d}__800__0___0', im, RotatedBoxes)
-             for i, im in enumerate(dota)] +
-            [data_sample('dronevehicle', f'{i:05d}', im, RotatedBoxes)
-             for i, im in enumerate(drone)])
+    return ([
+        data_sample('sar', i, im, HorizontalBoxes) for i, im in enumerate(sar)
+    ] + [
+        data_sample('dota', f'P{i:04d}__800__0___0', im, RotatedBoxes)
+        for i, im in enumerate(dota)
+    ] + [
+        data_sample('dronevehicle', f'{i:05d}', im, RotatedBoxes)
+        for i, im in enumerate(drone)
+    ])
 
 
 def evaluate(metric, samples):
@@ -70,28 +73,41 @@ def evaluate(metric, samples):
 def test_hbox_part_equals_pycocotools(random_horizontal_set):
     images = random_horizontal_set(np.random.default_rng(2), 10, 3)
     metric = SOIDetMetric(tasks=dict(sar=TASKS['sar']))
-    metrics = evaluate(metric, [data_sample('sar', 1000 + i, im,
-                                            HorizontalBoxes)
-                                for i, im in enumerate(images)])
+    metrics = evaluate(metric, [
+        data_sample('sar', 1000 + i, im, HorizontalBoxes)
+        for i, im in enumerate(images)
+    ])
 
     # pycocotools on its own, default parameters (maxDets 1/10/100).
     def xywh(box):
-        return [float(box[0]), float(box[1]), float(box[2] - box[0]),
-                float(box[3] - box[1])]
+        return [
+            float(box[0]),
+            float(box[1]),
+            float(box[2] - box[0]),
+            float(box[3] - box[1])
+        ]
 
     annotations, detections = [], []
     for i, im in enumerate(images):
         for boxes, labels, crowd in ((im['gts'], im['gt_labels'], 0),
                                      (im['ignored'], im['ignored_labels'], 1)):
             for box, label in zip(boxes, labels):
-                annotations.append(dict(
-                    id=len(annotations) + 1, image_id=1000 + i,
-                    category_id=7 + int(label), bbox=xywh(box),
-                    area=xywh(box)[2] * xywh(box)[3], iscrowd=crowd))
-        detections += [dict(image_id=1000 + i, category_id=7 + int(label),
-                            bbox=xywh(box), score=float(score))
-                       for box, score, label in zip(im['dets'], im['scores'],
-                                                    im['labels'])]
+                annotations.append(
+                    dict(
+                        id=len(annotations) + 1,
+                        image_id=1000 + i,
+                        category_id=7 + int(label),
+                        bbox=xywh(box),
+                        area=xywh(box)[2] * xywh(box)[3],
+                        iscrowd=crowd))
+        detections += [
+            dict(
+                image_id=1000 + i,
+                category_id=7 + int(label),
+                bbox=xywh(box),
+                score=float(score)) for box, score, label in zip(
+                    im['dets'], im['scores'], im['labels'])
+        ]
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = dict(
@@ -125,10 +141,14 @@ def test_three_datasets_and_overall_pooling_over_classes(soi_det_samples):
     # Overall = mean over every class with GT = class-count-weighted mean of
     # the datasets' means.
     classes_with_gt = {
-        name: len({int(label) for s in soi_det_samples
-                   if s['dataset_name'] == name
-                   for label in s['gt_instances']['labels']})
-        for name in names[1:]}
+        name:
+        len({
+            int(label)
+            for s in soi_det_samples if s['dataset_name'] == name
+            for label in s['gt_instances']['labels']
+        })
+        for name in names[1:]
+    }
     for m in ('mAP', 'AP50', 'AP75'):
         pooled = sum(classes_with_gt[n] * metrics[f'{n}/{m}']
                      for n in names[1:]) / sum(classes_with_gt.values())
@@ -152,16 +172,16 @@ def test_overall_pooling_reproduces_the_papers_worked_check():
     assert round(100 * (0.6064 + 0.4647 + 0.4887) / 3, 2) == 51.99
 
 
-def test_results_split_across_two_ranks_give_the_same_numbers(
-        soi_det_samples):
+def test_results_split_across_two_ranks_give_the_same_numbers(soi_det_samples):
     whole = evaluate(SOIDetMetric(tasks=TASKS), soi_det_samples)
     # Each rank processes every second sample; mmengine's collect_results
     # interleaves the parts back.
     ranks = [SOIDetMetric(tasks=TASKS) for _ in range(2)]
     for rank, metric in enumerate(ranks):
         metric.process({}, soi_det_samples[rank::2])
-    union = [r for pair in zip(ranks[0].results, ranks[1].results)
-             for r in pair]
+    union = [
+        r for pair in zip(ranks[0].results, ranks[1].results) for r in pair
+    ]
     split = SOIDetMetric(tasks=TASKS).compute_metrics(union)
     assert split == pytest.approx(whole, abs=1e-12)
     # What travels between ranks is small: no rotated boxes, int8 outcomes.
@@ -172,23 +192,29 @@ def test_results_split_across_two_ranks_give_the_same_numbers(
 
 def test_dota_task1_submission_files(tmp_path):
     # An axis-aligned box (angle 0) at (10, 20), 4 x 2: corners known.
-    image = dict(dets=np.array([[10, 20, 4, 2, 0], [50, 50, 10, 10, 0.3]],
-                               np.float32),
-                 scores=np.array([0.5, 0.25], np.float32),
-                 labels=np.array([1, 14]))
-    samples = [data_sample('dota', 'P0001__800__0___0', image),
-               data_sample('dronevehicle', '00001', dict(
-                   image, labels=np.array([0, 0]))),
-               data_sample('sar', 3, dict(
-                   image, dets=np.array([[0, 0, 5, 5]] * 2, np.float32),
-                   labels=np.array([0, 0])))]
-    metric = SOIDetMetric(tasks=TASKS, outfile_prefix=str(tmp_path / 'sub'),
-                          format_only=True)
+    image = dict(
+        dets=np.array([[10, 20, 4, 2, 0], [50, 50, 10, 10, 0.3]], np.float32),
+        scores=np.array([0.5, 0.25], np.float32),
+        labels=np.array([1, 14]))
+    samples = [
+        data_sample('dota', 'P0001__800__0___0', image),
+        data_sample('dronevehicle', '00001',
+                    dict(image, labels=np.array([0, 0]))),
+        data_sample(
+            'sar', 3,
+            dict(
+                image,
+                dets=np.array([[0, 0, 5, 5]] * 2, np.float32),
+                labels=np.array([0, 0])))
+    ]
+    metric = SOIDetMetric(
+        tasks=TASKS, outfile_prefix=str(tmp_path / 'sub'), format_only=True)
     assert evaluate(metric, samples) == {}  # no GT needed, nothing evaluated
 
     dota_dir = tmp_path / 'sub' / 'dota'
-    assert sorted(p.name for p in dota_dir.iterdir()) == sorted(
-        f'Task1_{c}.txt' for c in DOTA_CLASSES)
+    assert sorted(p.name
+                  for p in dota_dir.iterdir()) == sorted(f'Task1_{c}.txt'
+                                                         for c in DOTA_CLASSES)
     line = (dota_dir / 'Task1_baseball-diamond.txt').read_text()
     assert line == ('P0001__800__0___0 0.5000 '
                     '12.00 21.00 12.00 19.00 8.00 19.00 8.00 21.00\n')
@@ -197,7 +223,8 @@ def test_dota_task1_submission_files(tmp_path):
     corners = np.array(helicopter[2:], float).reshape(4, 2)
     np.testing.assert_allclose(corners.mean(0), [50, 50], atol=0.01)
     np.testing.assert_allclose(  # the sides are 10 px long
-        np.linalg.norm(corners - np.roll(corners, 1, 0), axis=1), 10,
+        np.linalg.norm(corners - np.roll(corners, 1, 0), axis=1),
+        10,
         atol=0.02)
     assert (dota_dir / 'Task1_plane.txt').read_text() == ''
     drone_lines = (tmp_path / 'sub' / 'dronevehicle' /
@@ -212,26 +239,36 @@ def test_bad_configs_and_samples_are_reported():
     with pytest.raises(ValueError, match='outfile_prefix'):
         SOIDetMetric(tasks=TASKS, format_only=True)
     metric = SOIDetMetric(tasks=TASKS)
-    image = dict(dets=np.zeros((1, 4), np.float32),
-                 scores=np.ones(1, np.float32), labels=np.zeros(1, np.int64))
+    image = dict(
+        dets=np.zeros((1, 4), np.float32),
+        scores=np.ones(1, np.float32),
+        labels=np.zeros(1, np.int64))
     with pytest.raises(KeyError, match="'optical'"):
         metric.process({}, [data_sample('optical', 0, image)])
     with pytest.raises(ValueError, match=r'\(N, 5\)'):
         metric.process({}, [data_sample('dota', 0, image)])
     with pytest.raises(ValueError, match='class index 7'):
-        metric.process({}, [data_sample('sar', 0, dict(
-            image, labels=np.array([7])))])
+        metric.process(
+            {}, [data_sample('sar', 0, dict(image, labels=np.array([7])))])
 
 
 def test_summary_markdown_looks_like_table_1(repo_root):
-    tasks = Config.fromfile(osp.join(
-        repo_root, 'configs/_base_/datasets/soi_det.py')).evaluation_tasks
-    metrics = {'soi_det/overall/mAP': 0.5020, 'soi_det/overall/AP50': 0.8068,
-               'soi_det/overall/AP75': 0.5379, 'soi_det/sar/mAP': 0.6064,
-               'soi_det/sar/AP50': 0.8994, 'soi_det/sar/AP75': 0.6506,
-               'soi_det/dota/mAP': 0.4647, 'soi_det/dota/AP50': 0.7788,
-               'soi_det/dota/AP75': 0.4824,
-               'soi_det/dronevehicle/mAP': 0.4887, 'other/metric': 1.0}
+    tasks = Config.fromfile(
+        osp.join(repo_root,
+                 'configs/_base_/datasets/soi_det.py')).evaluation_tasks
+    metrics = {
+        'soi_det/overall/mAP': 0.5020,
+        'soi_det/overall/AP50': 0.8068,
+        'soi_det/overall/AP75': 0.5379,
+        'soi_det/sar/mAP': 0.6064,
+        'soi_det/sar/AP50': 0.8994,
+        'soi_det/sar/AP75': 0.6506,
+        'soi_det/dota/mAP': 0.4647,
+        'soi_det/dota/AP50': 0.7788,
+        'soi_det/dota/AP75': 0.4824,
+        'soi_det/dronevehicle/mAP': 0.4887,
+        'other/metric': 1.0
+    }
     assert format_summary_markdown(metrics, display_names(tasks)) == (
         '|  | overall | SAR | DOTA | DroneVehicle |\n'
         '|---|---|---|---|---|\n'

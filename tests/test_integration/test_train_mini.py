@@ -7,6 +7,7 @@ must rise clearly. Measured values are printed (pytest -s shows them): overall
 0.01 before; SAR 48.5, DOTA 21.6, DroneVehicle 52.3 after (seed 0).
 """
 from mmengine.runner import Runner
+
 from mini_training import MAX_ITERS, mini_cfg
 
 
@@ -26,5 +27,6 @@ def test_short_training_raises_every_parts_ap50(trained_mini, tmp_path):
     for part in ('overall', 'sar', 'dota', 'dronevehicle'):
         key = f'soi_det/{part}/AP50'
         assert after[key] > before[key] + 0.05, part
-    assert all(key in after for key in (
-        'soi_det/overall/mAP', 'soi_det/sar/AP75', 'soi_det/dota/mAP'))
+    assert all(
+        key in after for key in ('soi_det/overall/mAP', 'soi_det/sar/AP75',
+                                 'soi_det/dota/mAP'))

@@ -45,10 +45,13 @@ def _configs():
 def mini_config(tmp_path, moe_blocks, top_k, shared_heads=True) -> str:
     """SM3Det-mini with the original's heads and placement, as a file."""
     cfg, heads = map(copy.deepcopy, _configs())
-    cfg.merge_from_dict(dict(model=dict(
-        backbone=dict(moe_blocks=moe_blocks,
-                      moe_cfg=dict(num_experts=NUM_EXPERTS, top_k=top_k)),
-        neck=dict(in_channels=list(CHANNELS)))))
+    cfg.merge_from_dict(
+        dict(
+            model=dict(
+                backbone=dict(
+                    moe_blocks=moe_blocks,
+                    moe_cfg=dict(num_experts=NUM_EXPERTS, top_k=top_k)),
+                neck=dict(in_channels=list(CHANNELS)))))
     cfg.model.backbone.arch = dict(depths=DEPTHS, channels=CHANNELS)
     if shared_heads:
         cfg.merge_from_dict(dict(model=dict(tasks=heads.original_tasks)))
@@ -62,13 +65,16 @@ def mini_config(tmp_path, moe_blocks, top_k, shared_heads=True) -> str:
 def original_backbone(moe_blocks, generator):
     """``ConvNeXt_moe_MultiInput``'s state dict (linear pointwise convs,
     cosine gate), random values."""
+
     def rand(*shape):
         return torch.randn(*shape, generator=generator)
 
-    sd = {'dataset_stems.single.weight': rand(CHANNELS[0], 3, 4, 4),
-          'dataset_stems.single.bias': rand(CHANNELS[0]),
-          'downsample_layers.0.0.weight': rand(CHANNELS[0]),
-          'downsample_layers.0.0.bias': rand(CHANNELS[0])}
+    sd = {
+        'dataset_stems.single.weight': rand(CHANNELS[0], 3, 4, 4),
+        'dataset_stems.single.bias': rand(CHANNELS[0]),
+        'downsample_layers.0.0.weight': rand(CHANNELS[0]),
+        'downsample_layers.0.0.bias': rand(CHANNELS[0])
+    }
     for i in range(1, 4):
         sd[f'downsample_layers.{i}.0.weight'] = rand(CHANNELS[i - 1])
         sd[f'downsample_layers.{i}.0.bias'] = rand(CHANNELS[i - 1])
@@ -112,8 +118,10 @@ def original_checkpoint(config, moe_blocks, top_k, path, seed=0):
     generator = torch.Generator().manual_seed(seed)
     cfg = Config.fromfile(config)
     ours = MODELS.build(cfg.model).state_dict()
-    sd = {'backbone.' + k: v
-          for k, v in original_backbone(moe_blocks, generator).items()}
+    sd = {
+        'backbone.' + k: v
+        for k, v in original_backbone(moe_blocks, generator).items()
+    }
     back = {v: k for k, v in converter.HEAD_PREFIXES.items()}
     for key, value in ours.items():
         if key.startswith('neck.'):
@@ -129,16 +137,17 @@ def original_checkpoint(config, moe_blocks, top_k, path, seed=0):
         sd[back[prefix] + key[len(prefix):]] = value.clone() if \
             'integral' in key else torch.randn(shape, generator=generator)
     sd['mtl_sigma'] = torch.ones(3)  # a parameter outside the model
-    meta = dict(CLASSES=cfg.original_classes, mmcv_version='1.7.0',
-                config=f"model = dict(backbone=dict(top_k= {top_k}))",
-                iter=33468)
+    meta = dict(
+        CLASSES=cfg.original_classes,
+        mmcv_version='1.7.0',
+        config=f"model = dict(backbone=dict(top_k= {top_k}))",
+        iter=33468)
     torch.save(dict(meta=meta, state_dict=sd, optimizer={}), path)
     return sd
 
 
 @pytest.mark.parametrize('placement', list(PLACEMENTS))
-def test_original_checkpoint_converts_and_loads_strictly(tmp_path,
-                                                         placement):
+def test_original_checkpoint_converts_and_loads_strictly(tmp_path, placement):
     moe_blocks, top_k = PLACEMENTS[placement]
     config = mini_config(tmp_path, moe_blocks, top_k)
     src, dst = str(tmp_path / 'iter_33468.pth'), str(tmp_path / 'out.pth')
@@ -157,16 +166,16 @@ def test_original_checkpoint_converts_and_loads_strictly(tmp_path,
                        original['backbone.dataset_stems.single.weight'])
     assert torch.equal(sd['backbone.downsample_layers.0.1.weight'],
                        original['backbone.downsample_layers.0.0.weight'])
-    assert torch.equal(sd['backbone.stages.2.1.mlp.fc1.weight'],
-                       original['backbone.stages.2.1.ffn.pointwise_conv1.'
-                                'weight'])
+    assert torch.equal(
+        sd['backbone.stages.2.1.mlp.fc1.weight'],
+        original['backbone.stages.2.1.ffn.pointwise_conv1.'
+                 'weight'])
     layer = model.backbone.stages[2][2].mlp
     old = 'backbone.stages.2.2.ffn.'
     assert layer.top_k == top_k
     assert layer.router.log_scale.item() == original[
         old + 'w_gate.temperature'].item()
-    assert torch.equal(layer.noise_proj.weight,
-                       original[old + 'w_noise'].t())
+    assert torch.equal(layer.noise_proj.weight, original[old + 'w_noise'].t())
     assert torch.equal(layer.router.expert_embeddings,
                        original[old + 'w_gate.sim_matrix'])
     expert5 = {k: v[5] for k, v in layer.experts.state_dict().items()}
@@ -190,14 +199,16 @@ def test_dense_checkpoint_into_stock_heads(tmp_path):
     model = MODELS.build(Config.fromfile(config).model)
     load_checkpoint(model, dst, strict=True)
     sd = model.state_dict()
-    assert torch.equal(sd['backbone.stages.3.0.mlp.fc2.bias'],
-                       original['backbone.stages.3.0.ffn.pointwise_conv2.'
-                                'bias'])
+    assert torch.equal(
+        sd['backbone.stages.3.0.mlp.fc2.bias'],
+        original['backbone.stages.3.0.ffn.pointwise_conv2.'
+                 'bias'])
     fc = original['ifr_roi_head.bbox_head.fc_cls.weight']
     # car, truck, bus, van, freight car <- CAR 21, TRUCK 24, BUS 22,
     # VAN 25, FERIGHT_CAR 23; background 26.
-    assert torch.equal(sd['heads.dronevehicle.roi_head.bbox_head.fc_cls.'
-                          'weight'], fc[[21, 24, 22, 25, 23, 26]])
+    assert torch.equal(
+        sd['heads.dronevehicle.roi_head.bbox_head.fc_cls.'
+           'weight'], fc[[21, 24, 22, 25, 23, 26]])
 
 
 def test_placement_mismatch_is_an_error(tmp_path):
@@ -210,9 +221,10 @@ def test_placement_mismatch_is_an_error(tmp_path):
 
 def test_backbone_round_trip_is_the_identity():
     backbone_cfg = copy.deepcopy(_configs()[0].model.backbone)
-    backbone_cfg.update(arch=dict(depths=DEPTHS, channels=CHANNELS),
-                        moe_blocks=PLACEMENTS['last-three-stages'][0],
-                        moe_cfg=dict(num_experts=NUM_EXPERTS, top_k=2))
+    backbone_cfg.update(
+        arch=dict(depths=DEPTHS, channels=CHANNELS),
+        moe_blocks=PLACEMENTS['last-three-stages'][0],
+        moe_cfg=dict(num_experts=NUM_EXPERTS, top_k=2))
     ours = MODELS.build(backbone_cfg)
     ours.init_weights()
     for layer in ours.modules():  # non-trivial router and noise weights
@@ -232,9 +244,12 @@ def test_backbone_round_trip_is_the_identity():
 def test_wrong_files_get_clear_errors(tmp_path):
     config = mini_config(tmp_path, *DENSE)
     imagenet = str(tmp_path / 'convnext_in1k.pth')
-    torch.save(dict(state_dict={
-        'backbone.stages.0.0.depthwise_conv.weight': torch.zeros(1),
-        'head.fc.weight': torch.zeros(1)}), imagenet)
+    torch.save(
+        dict(
+            state_dict={
+                'backbone.stages.0.0.depthwise_conv.weight': torch.zeros(1),
+                'head.fc.weight': torch.zeros(1)
+            }), imagenet)
     with pytest.raises(ValueError, match='ConvNeXt classification'):
         converter.main([imagenet, config, str(tmp_path / 'a.pth')])
     random_dict = str(tmp_path / 'random.pth')
@@ -259,17 +274,29 @@ def test_pickled_objects_need_the_explicit_flag(tmp_path):
 def test_shared_label_space_head_gives_the_original_scores():
     cfg = Config.fromfile(osp.join(REPO_ROOT, ORIGINAL_HEADS))
     indices = cfg.dota_class_indices
-    head = MODELS.build(dict(
-        type='SharedLabelSpaceBBoxHead', num_shared_classes=26,
-        class_indices=indices, num_classes=15, in_channels=8,
-        fc_out_channels=16, roi_feat_size=2, predict_box_type='rbox',
-        reg_class_agnostic=True, reg_predictor_cfg=dict(type='mmdet.Linear'),
-        cls_predictor_cfg=dict(type='mmdet.Linear'),
-        loss_cls=dict(type='mmdet.CrossEntropyLoss'),
-        loss_bbox=dict(type='mmdet.SmoothL1Loss'),
-        bbox_coder=dict(type='DeltaXYWHTRBBoxCoder', angle_version='le90',
-                        norm_factor=None, edge_swap=True, proj_xy=True,
-                        target_means=(.0, ) * 5, target_stds=(.1, ) * 5)))
+    head = MODELS.build(
+        dict(
+            type='SharedLabelSpaceBBoxHead',
+            num_shared_classes=26,
+            class_indices=indices,
+            num_classes=15,
+            in_channels=8,
+            fc_out_channels=16,
+            roi_feat_size=2,
+            predict_box_type='rbox',
+            reg_class_agnostic=True,
+            reg_predictor_cfg=dict(type='mmdet.Linear'),
+            cls_predictor_cfg=dict(type='mmdet.Linear'),
+            loss_cls=dict(type='mmdet.CrossEntropyLoss'),
+            loss_bbox=dict(type='mmdet.SmoothL1Loss'),
+            bbox_coder=dict(
+                type='DeltaXYWHTRBBoxCoder',
+                angle_version='le90',
+                norm_factor=None,
+                edge_swap=True,
+                proj_xy=True,
+                target_means=(.0, ) * 5,
+                target_stds=(.1, ) * 5)))
     assert head.fc_cls.out_features == 27
     torch.nn.init.normal_(head.fc_cls.weight, std=3.)
     rois = torch.randn(10, 8, 2, 2)

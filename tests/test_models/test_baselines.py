@@ -83,11 +83,12 @@ def test_convnext_da_places_one_bank_per_stage_by_default():
     backbone = ConvNeXtDA(arch='mini', drop_path_rate=0.)
     backbone.init_weights()
     assert list(backbone.domain_attention.keys()) == [
-        'stage0_block0', 'stage1_block0', 'stage2_block2', 'stage3_block0']
+        'stage0_block0', 'stage1_block0', 'stage2_block2', 'stage3_block0'
+    ]
     assert not moe_layers(backbone)  # the dense ConvNeXt
     outs = backbone(torch.randn(2, 3, 64, 64))
-    assert [tuple(o.shape[1:]) for o in outs] == [
-        (32, 16, 16), (64, 8, 8), (128, 4, 4), (256, 2, 2)]
+    assert [tuple(o.shape[1:]) for o in outs] == [(32, 16, 16), (64, 8, 8),
+                                                  (128, 4, 4), (256, 2, 2)]
     for layer in backbone.domain_attention.values():
         assert layer.last_attention.shape == (2, 3)
     every_block = ConvNeXtDA(arch='mini', da_blocks='all')
@@ -99,8 +100,8 @@ def test_convnext_da_places_one_bank_per_stage_by_default():
 def test_convnext_da_without_adapters_is_the_dense_convnext():
     torch.manual_seed(0)
     dense = ConvNeXtMoE(arch='mini', moe_blocks=[], drop_path_rate=0.)
-    no_adapters = ConvNeXtDA(arch='mini', da_blocks=[[], [], [], []],
-                             drop_path_rate=0.)
+    no_adapters = ConvNeXtDA(
+        arch='mini', da_blocks=[[], [], [], []], drop_path_rate=0.)
     no_adapters.load_state_dict(dense.state_dict())
     x = torch.randn(1, 3, 64, 64)
     for a, b in zip(dense(x), no_adapters(x)):
@@ -109,13 +110,13 @@ def test_convnext_da_without_adapters_is_the_dense_convnext():
 
 # --------------------------------------------------------- uncertainty
 def test_uncertainty_weighting_follows_the_formula():
-    weighting = UncertaintyLossWeighting(
-        ['a.loss_x', 'a.loss_y', 'b.loss_z'])
+    weighting = UncertaintyLossWeighting(['a.loss_x', 'a.loss_y', 'b.loss_z'])
     with torch.no_grad():
         weighting.log_variances.copy_(torch.tensor([.5, -1., 2.]))
     losses = {
         'a.loss_x': torch.tensor(2.),
-        'a.loss_y': [torch.tensor([1., 3.]), torch.tensor(.5)],  # 2 + 0.5
+        'a.loss_y': [torch.tensor([1., 3.]),
+                     torch.tensor(.5)],  # 2 + 0.5
         'a.acc': torch.tensor(90.),
         'c.loss_w': torch.tensor(4.),
     }  # b.loss_z: no image of dataset b in this batch
@@ -154,17 +155,18 @@ def source_of(dataset, index):
 
 def draw(sampler, num_batches, batch_size=4):
     indices = list(itertools.islice(iter(sampler), num_batches * batch_size))
-    return [indices[i:i + batch_size]
-            for i in range(0, len(indices), batch_size)]
+    return [
+        indices[i:i + batch_size] for i in range(0, len(indices), batch_size)
+    ]
 
 
-@pytest.mark.parametrize('ratio, expected', [
-    (None, [1 / 3, 1 / 3, 1 / 3]), ([2, 1, 1], [.5, .25, .25]),
-    ([0, 1, 1], [0., .5, .5])])
+@pytest.mark.parametrize('ratio, expected', [(None, [1 / 3, 1 / 3, 1 / 3]),
+                                             ([2, 1, 1], [.5, .25, .25]),
+                                             ([0, 1, 1], [0., .5, .5])])
 def test_every_batch_holds_one_dataset_drawn_by_ratio(ratio, expected):
     dataset = concat(40, 3, 200)  # balanced by ratio, not by size
-    sampler = SingleSourceSampler(dataset, batch_size=4, source_ratio=ratio,
-                                  seed=0)
+    sampler = SingleSourceSampler(
+        dataset, batch_size=4, source_ratio=ratio, seed=0)
     sources = []
     for indices in draw(sampler, 600):
         batch_sources = {source_of(dataset, i) for i in indices}
@@ -183,8 +185,9 @@ def sampler_on_rank(dataset, rank, seed=3):
 
 def test_ranks_split_each_dataset_and_draw_their_own_datasets():
     dataset = concat(400, 400, 400)
-    rank_batches = [draw(sampler_on_rank(dataset, rank), 30)
-                    for rank in (0, 1)]
+    rank_batches = [
+        draw(sampler_on_rank(dataset, rank), 30) for rank in (0, 1)
+    ]
     seen = [set(sum(b, [])) for b in rank_batches]
     assert not seen[0] & seen[1]  # one pass: no image on both ranks
     step_sources = [[source_of(dataset, b[0]) for b in batches]
@@ -195,8 +198,8 @@ def test_ranks_split_each_dataset_and_draw_their_own_datasets():
 
 def test_a_small_dataset_is_cycled_whole():
     dataset = concat(5, 3)
-    sampler = SingleSourceSampler(dataset, batch_size=3,
-                                  source_ratio=[0, 1], seed=0)
+    sampler = SingleSourceSampler(
+        dataset, batch_size=3, source_ratio=[0, 1], seed=0)
     first_pass = sum(draw(sampler, 1, batch_size=3), [])
     assert sorted(first_pass) == [5, 6, 7]
     with pytest.raises(ValueError, match='source_ratio'):
@@ -217,8 +220,8 @@ def test_da_mini_config_trains_one_step(repo_root):
     assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
     assert isinstance(model.backbone, ConvNeXtDA)
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-3))
-    log_vars = model.train_step(batch('sar', 'dota', 'sar', 'dronevehicle'),
-                                optim)
+    log_vars = model.train_step(
+        batch('sar', 'dota', 'sar', 'dronevehicle'), optim)
     assert torch.isfinite(log_vars['loss'])
     assert 'loss_moe_balance' not in log_vars
 
@@ -245,18 +248,20 @@ def test_uncertainty_mini_config_weights_each_sub_module(repo_root):
     # One s_i per sub-module of the heads, the grouping DSO uses.
     assert weighting.units == list(model.sub_modules) == [
         'sar', 'dota.rpn_head', 'dota.roi_head', 'dronevehicle.rpn_head',
-        'dronevehicle.roi_head']
+        'dronevehicle.roi_head'
+    ]
     with torch.no_grad():
         weighting.log_variances.fill_(1.)
     model.loss_weighting = None  # the raw losses of a real step
-    data = model.data_preprocessor(batch('sar', 'dota', 'sar', 'dota'),
-                                   training=True)
+    data = model.data_preprocessor(
+        batch('sar', 'dota', 'sar', 'dota'), training=True)
     raw = model(**data, mode='loss')
     weighted = weighting(raw)
     present = ['sar', 'dota.rpn_head', 'dota.roi_head']
     for key, value in raw.items():
-        value = sum(v.mean() for v in value) if isinstance(
-            value, list) else value.mean()
+        value = sum(
+            v.mean()
+            for v in value) if isinstance(value, list) else value.mean()
         scale = math.exp(-1.) if 'loss' in key and key.startswith(
             ('sar.', 'dota.')) else 1.
         assert weighted[key].mean().item() == pytest.approx(

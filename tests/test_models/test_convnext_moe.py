@@ -5,11 +5,11 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmrotate.registry import MODELS
 
 import sm3det  # noqa: F401  (before mmrotate)
-from mmrotate.registry import MODELS
-from sm3det.models.backbones import ConvNeXtMoE, even_block_indices
-from sm3det.models.backbones import convnext_moe
+from sm3det.models.backbones import (ConvNeXtMoE, convnext_moe,
+                                     even_block_indices)
 from sm3det.models.layers import (GridMoE, moe_balance_loss, moe_layers,
                                   record_moe_routing)
 from tool_loader import load_tool
@@ -22,8 +22,9 @@ def num_params(model):
 
 
 def moe_placement(model):
-    return [[j for j, block in enumerate(stage)
-             if isinstance(block.mlp, GridMoE)] for stage in model.stages]
+    return [[
+        j for j, block in enumerate(stage) if isinstance(block.mlp, GridMoE)
+    ] for stage in model.stages]
 
 
 def random_dense_mini():
@@ -59,8 +60,7 @@ def to_mmpretrain_keys(state_dict, pointwise_as_conv=False):
     """Our dense names -> mmpretrain ConvNeXt names (``backbone.`` prefix)."""
     renames = [('.depthwise_conv.', '.depthwise_conv.'),
                ('.mlp.fc1.', '.pointwise_conv1.'),
-               ('.mlp.fc2.', '.pointwise_conv2.'),
-               ('.layer_scale', '.gamma')]
+               ('.mlp.fc2.', '.pointwise_conv2.'), ('.layer_scale', '.gamma')]
     converted = {}
     for key, value in state_dict.items():
         for old, new in renames:
@@ -85,22 +85,32 @@ def official_convnext_stage_outputs(sd, x, depths=MINI_DEPTHS):
     outs = []
     for i, depth in enumerate(depths):
         if i == 0:
-            x = F.conv2d(x, sd['downsample_layers.0.0.weight'],
-                         sd['downsample_layers.0.0.bias'], stride=4)
+            x = F.conv2d(
+                x,
+                sd['downsample_layers.0.0.weight'],
+                sd['downsample_layers.0.0.bias'],
+                stride=4)
             x = channel_norm(x, 'downsample_layers.0.1')
         else:
             x = channel_norm(x, f'downsample_layers.{i}.0')
-            x = F.conv2d(x, sd[f'downsample_layers.{i}.1.weight'],
-                         sd[f'downsample_layers.{i}.1.bias'], stride=2)
+            x = F.conv2d(
+                x,
+                sd[f'downsample_layers.{i}.1.weight'],
+                sd[f'downsample_layers.{i}.1.bias'],
+                stride=2)
         for j in range(depth):
             p = f'stages.{i}.{j}.'
-            y = F.conv2d(x, sd[p + 'dwconv.weight'], sd[p + 'dwconv.bias'],
-                         padding=3, groups=x.shape[1]).permute(0, 2, 3, 1)
+            y = F.conv2d(
+                x,
+                sd[p + 'dwconv.weight'],
+                sd[p + 'dwconv.bias'],
+                padding=3,
+                groups=x.shape[1]).permute(0, 2, 3, 1)
             y = F.layer_norm(y, y.shape[-1:], sd[p + 'norm.weight'],
                              sd[p + 'norm.bias'], 1e-6)
             y = F.linear(y, sd[p + 'pwconv1.weight'], sd[p + 'pwconv1.bias'])
-            y = F.linear(F.gelu(y), sd[p + 'pwconv2.weight'],
-                         sd[p + 'pwconv2.bias'])
+            y = F.linear(
+                F.gelu(y), sd[p + 'pwconv2.weight'], sd[p + 'pwconv2.bias'])
             x = x + (y * sd[p + 'gamma']).permute(0, 3, 1, 2)
         outs.append(x)
     return outs
@@ -112,8 +122,8 @@ def test_convnext_tiny_sizes():
         moe = ConvNeXtMoE('tiny')
     # Official ConvNeXt-T: 28.59M with its 1000-class head, 27.82M without.
     assert num_params(dense) == pytest.approx(27.82e6, rel=0.01)
-    assert num_params(moe) - num_params(dense) == pytest.approx(112e6,
-                                                                rel=0.01)
+    assert num_params(moe) - num_params(dense) == pytest.approx(
+        112e6, rel=0.01)
     assert moe_placement(dense) == [[], [], [], []]
     assert moe_placement(moe) == [[], [0, 2], [0, 2, 4, 6, 8], [0, 2]]
     assert len(moe_layers(moe)) == 9
@@ -122,11 +132,14 @@ def test_convnext_tiny_sizes():
 
 
 def test_placement_config():
-    assert even_block_indices((3, 3, 27, 3), stages=(2, ))[2] == list(
-        range(0, 27, 2))
+    assert even_block_indices((3, 3, 27, 3),
+                              stages=(2, ))[2] == list(range(0, 27, 2))
     model = MODELS.build(
-        dict(type='ConvNeXtMoE', arch='mini', moe_blocks=[[0], [], [1], []],
-             moe_cfg=dict(num_experts=3, top_k=1, routing='image')))
+        dict(
+            type='ConvNeXtMoE',
+            arch='mini',
+            moe_blocks=[[0], [], [1], []],
+            moe_cfg=dict(num_experts=3, top_k=1, routing='image')))
     assert moe_placement(model) == [[0], [], [1], []]
     assert [m.num_experts for m in moe_layers(model).values()] == [3, 3]
     assert moe_placement(ConvNeXtMoE('mini')) == [[], [0], [0, 2], [0]]
@@ -143,15 +156,15 @@ def test_dense_model_is_the_official_convnext(tmp_path):
     official = to_official_keys(dense.state_dict())
     x = torch.randn(2, 3, 64, 64)
     expected = official_convnext_stage_outputs(official, x)
-    expected[3] = F.layer_norm(
-        expected[3].permute(0, 2, 3, 1), (256, ), official['norm.weight'],
-        official['norm.bias'], 1e-6).permute(0, 3, 1, 2)
+    expected[3] = F.layer_norm(expected[3].permute(0, 2, 3, 1), (256, ),
+                               official['norm.weight'], official['norm.bias'],
+                               1e-6).permute(0, 3, 1, 2)
     torch.save({'model': official}, tmp_path / 'official.pth')
     loaded = ConvNeXtMoE(
         'mini',
         moe_blocks=[],
-        init_cfg=dict(type='Pretrained',
-                      checkpoint=str(tmp_path / 'official.pth')))
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(tmp_path / 'official.pth')))
     loaded.init_weights()
     loaded.eval()
     outs = loaded(x)
@@ -159,7 +172,8 @@ def test_dense_model_is_the_official_convnext(tmp_path):
                                            (128, 4, 4), (256, 2, 2)]
     for stage in range(3):  # output norms 0-2 are fresh: plain LayerNorm
         expected[stage] = F.layer_norm(
-            expected[stage].permute(0, 2, 3, 1), expected[stage].shape[1:2],
+            expected[stage].permute(0, 2, 3, 1),
+            expected[stage].shape[1:2],
             eps=1e-6).permute(0, 3, 1, 2)
     for out, exp in zip(outs, expected):
         torch.testing.assert_close(out, exp, rtol=1e-4, atol=1e-4)
@@ -175,8 +189,11 @@ def test_pretrained_moe_equals_dense(tmp_path, key_format):
                 getattr(dense, f'norm{stage}').reset_parameters()
         checkpoint = {'model': to_official_keys(dense.state_dict())}
     else:
-        checkpoint = {'state_dict': to_mmpretrain_keys(
-            dense.state_dict(), key_format == 'mmpretrain_conv')}
+        checkpoint = {
+            'state_dict':
+            to_mmpretrain_keys(dense.state_dict(),
+                               key_format == 'mmpretrain_conv')
+        }
     path = tmp_path / f'{key_format}.pth'
     torch.save(checkpoint, path)
 
@@ -199,8 +216,7 @@ def test_pretrained_moe_equals_dense(tmp_path, key_format):
         moe.train(train)
         with torch.no_grad():
             for out, expected in zip(moe(x), dense(x)):
-                torch.testing.assert_close(out, expected, rtol=1e-4,
-                                           atol=1e-4)
+                torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_balance_loss_path():
@@ -248,8 +264,9 @@ def test_frozen_stages_and_out_indices():
     assert not hasattr(model, 'norm0')
 
 
-@pytest.mark.parametrize('stem_norm_cfg, sees_contrast', [
-    (None, False), (dict(type='GN', num_groups=1, eps=1e-6), True)])
+@pytest.mark.parametrize('stem_norm_cfg, sees_contrast',
+                         [(None, False),
+                          (dict(type='GN', num_groups=1, eps=1e-6), True)])
 def test_stem_norm_and_local_contrast(stem_norm_cfg, sees_contrast):
     """At ConvNeXt's zero-bias init the per-location LayerNorm gives a
     texture and the same texture at 3x contrast the same C2 features; one
@@ -276,19 +293,25 @@ def test_pretrained_into_group_norm_stem_warns(tmp_path, monkeypatch):
     monkeypatch.setattr(convnext_moe, 'print_log',
                         lambda msg, *args, **kwargs: messages.append(msg))
     for stem_norm_cfg in (None, dict(type='GN', num_groups=1)):
-        ConvNeXtMoE('mini', stem_norm_cfg=stem_norm_cfg, init_cfg=dict(
-            type='Pretrained', checkpoint=str(path))).init_weights()
+        ConvNeXtMoE(
+            'mini',
+            stem_norm_cfg=stem_norm_cfg,
+            init_cfg=dict(type='Pretrained',
+                          checkpoint=str(path))).init_weights()
         warned = any('stem_norm_cfg' in msg for msg in messages)
         assert warned == (stem_norm_cfg is not None)
 
 
 def test_gradient_checkpointing_matches_plain_forward():
     torch.manual_seed(0)
-    plain = ConvNeXtMoE('mini', drop_path_rate=0.1,
-                        moe_cfg=dict(num_experts=4, top_k=2))
+    plain = ConvNeXtMoE(
+        'mini', drop_path_rate=0.1, moe_cfg=dict(num_experts=4, top_k=2))
     plain.init_weights()
-    ckpt = ConvNeXtMoE('mini', drop_path_rate=0.1, with_cp=True,
-                       moe_cfg=dict(num_experts=4, top_k=2))
+    ckpt = ConvNeXtMoE(
+        'mini',
+        drop_path_rate=0.1,
+        with_cp=True,
+        moe_cfg=dict(num_experts=4, top_k=2))
     ckpt.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 32, 32)
     grads = []
@@ -296,8 +319,8 @@ def test_gradient_checkpointing_matches_plain_forward():
         torch.manual_seed(1)
         model.zero_grad()
         outs = model(x)
-        (sum(o.square().mean() for o in outs) +
-         moe_balance_loss(model)).backward()
+        (sum(o.square().mean()
+             for o in outs) + moe_balance_loss(model)).backward()
         grads.append(model.stages[2][0].mlp.router.proj.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1])
 
@@ -338,13 +361,17 @@ def test_paramwise_rules_match_the_stacked_expert_parameters():
     from mmengine.optim import DefaultOptimWrapperConstructor
     model = ConvNeXtMoE('mini', moe_cfg=dict(num_experts=4, top_k=2))
     constructor = DefaultOptimWrapperConstructor(
-        dict(type='OptimWrapper', optimizer=dict(
-            type='AdamW', lr=1e-3, weight_decay=0.05)),
+        dict(
+            type='OptimWrapper',
+            optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05)),
         dict(bias_decay_mult=0., custom_keys={'router': dict(lr_mult=0.5)}))
     groups = constructor(model).optimizer.param_groups
     names = {id(p): n for n, p in model.named_parameters()}
-    settings = {names[id(p)]: (g['lr'], g['weight_decay'])
-                for g in groups for p in g['params']}
+    settings = {
+        names[id(p)]: (g['lr'], g['weight_decay'])
+        for g in groups
+        for p in g['params']
+    }
     prefix = 'stages.2.0.mlp.'
     assert settings[prefix + 'experts.fc1.weight'] == (1e-3, 0.05)
     assert settings[prefix + 'experts.fc2.bias'] == (1e-3, 0.)

@@ -8,9 +8,9 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
+from mmrotate.registry import MODELS
 
 import sm3det  # noqa: F401  (before mmrotate)
-from mmrotate.registry import MODELS
 from sm3det.models.layers import (CosineRouter, GridMoE, moe_balance_loss,
                                   moe_layers, prune_experts,
                                   record_moe_routing)
@@ -22,8 +22,7 @@ from sm3det.models.layers.grid_moe import (DispatchToSlots, UnsortSlots,
 def build_moe(channels=8, num_experts=4, top_k=2, **kwargs):
     return GridMoE(
         in_channels=channels,
-        expert_cfg=dict(type='ConvNeXtMLP', in_channels=channels,
-                        mlp_ratio=2),
+        expert_cfg=dict(type='ConvNeXtMLP', in_channels=channels, mlp_ratio=2),
         num_experts=num_experts,
         top_k=top_k,
         **kwargs)
@@ -68,12 +67,16 @@ def test_cosine_router_picks_most_similar_expert():
 
 def expert_module(moe, index):
     """Expert ``index`` of a ConvNeXtMLP GridMoE as a stand-alone module."""
-    mlp = MODELS.build(dict(type='ConvNeXtMLP',
-                            in_channels=moe.experts.fc1.in_features,
-                            mlp_ratio=moe.experts.fc1.out_features /
-                            moe.experts.fc1.in_features))
-    mlp.load_state_dict({k: v[index] for k, v in
-                         moe.experts.state_dict().items()})
+    mlp = MODELS.build(
+        dict(
+            type='ConvNeXtMLP',
+            in_channels=moe.experts.fc1.in_features,
+            mlp_ratio=moe.experts.fc1.out_features /
+            moe.experts.fc1.in_features))
+    mlp.load_state_dict({
+        k: v[index]
+        for k, v in moe.experts.state_dict().items()
+    })
     return mlp
 
 
@@ -131,8 +134,11 @@ def test_slot_permutations_have_exact_gradients():
 
 
 def test_balance_loss_is_smallest_for_uniform_routing():
-    moe = build_moe(num_experts=4, top_k=1, router_cfg=dict(
-        type='LinearRouter'), noisy_gating=False).train()
+    moe = build_moe(
+        num_experts=4,
+        top_k=1,
+        router_cfg=dict(type='LinearRouter'),
+        noisy_gating=False).train()
     one_hot_linear_router(moe)
     uniform = torch.eye(8)[:4].repeat(4, 1).view(1, 4, 4, 8)
     skewed = torch.eye(8)[[0, 0, 0, 1]].repeat(4, 1).view(1, 4, 4, 8)
@@ -178,8 +184,11 @@ def test_gradients_reach_chosen_experts_router_and_noise():
 
 
 def test_expert_without_tokens_still_joins_backward():
-    moe = build_moe(num_experts=4, top_k=2, router_cfg=dict(
-        type='LinearRouter'), noisy_gating=False).train()
+    moe = build_moe(
+        num_experts=4,
+        top_k=2,
+        router_cfg=dict(type='LinearRouter'),
+        noisy_gating=False).train()
     one_hot_linear_router(moe)
     moe.record_routing(expert_counts=True)
     x = torch.zeros(2, 3, 3, 8)
@@ -241,15 +250,18 @@ def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match='routing'):
         build_moe(routing='pixel')
     moe = MODELS.build(
-        dict(type='GridMoE', in_channels=8,
-             expert_cfg=dict(type='ConvNeXtMLP', in_channels=8)))
+        dict(
+            type='GridMoE',
+            in_channels=8,
+            expert_cfg=dict(type='ConvNeXtMLP', in_channels=8)))
     assert moe.num_experts == 8 and moe.top_k == 2
     assert moe.experts.fc1.weight.shape == (8, 32, 8)
     with pytest.raises(ValueError, match='expert_backend'):
         build_moe(expert_backend='cuda')
     with pytest.raises(TypeError, match='cannot stack'):
-        GridMoE(in_channels=8, expert_cfg=dict(type='DomainAttentionAdapter',
-                                               channels=8))
+        GridMoE(
+            in_channels=8,
+            expert_cfg=dict(type='DomainAttentionAdapter', channels=8))
 
 
 # ------------------------------------------------- MoE-generic bookkeeping
@@ -261,13 +273,13 @@ class ToyBlock(torch.nn.Module):
     def __init__(self, moe=False, channels=8):
         super().__init__()
         mlp = dict(type='ConvNeXtMLP', in_channels=channels, mlp_ratio=2)
-        conv = dict(type='PointwiseConv', in_channels=channels,
-                    out_channels=channels)
+        conv = dict(
+            type='PointwiseConv', in_channels=channels, out_channels=channels)
         if moe:
-            self.fc1 = GridMoE(in_channels=channels, expert_cfg=conv,
-                               num_experts=3, top_k=2)
-            self.mlp = GridMoE(in_channels=channels, expert_cfg=mlp,
-                               num_experts=4, top_k=2)
+            self.fc1 = GridMoE(
+                in_channels=channels, expert_cfg=conv, num_experts=3, top_k=2)
+            self.mlp = GridMoE(
+                in_channels=channels, expert_cfg=mlp, num_experts=4, top_k=2)
         else:
             self.fc1 = torch.nn.Conv2d(channels, channels, 1)
             self.mlp = MODELS.build(mlp)
@@ -284,8 +296,7 @@ def test_dense_checkpoint_loads_into_every_expert():
     torch.manual_seed(0)
     dense, moe = ToyBlock(moe=False), ToyBlock(moe=True)
     # The dense keys (fc1 a 1x1 conv) are all taken, nothing is left over.
-    missing, unexpected = moe.load_state_dict(dense.state_dict(),
-                                              strict=False)
+    missing, unexpected = moe.load_state_dict(dense.state_dict(), strict=False)
     assert not unexpected
     assert all(re.search(r'router|noise_proj', k) for k in missing)
     x = torch.randn(2, 3, 4, 8)
@@ -340,8 +351,12 @@ def test_removing_unchosen_experts_is_bit_identical(backend, routing):
     an expert give exactly the same outputs without it."""
     torch.manual_seed(0)
     # A 64-wide router embedding, where rounding depends on the GEMM's width.
-    moe = build_moe(channels=128, num_experts=8, top_k=2, routing=routing,
-                    expert_backend=backend).eval()
+    moe = build_moe(
+        channels=128,
+        num_experts=8,
+        top_k=2,
+        routing=routing,
+        expert_backend=backend).eval()
     # A trained router's spread and sharpness.
     torch.nn.init.normal_(moe.router.expert_embeddings)
     moe.router.log_scale.data.fill_(math.log(50.))
@@ -351,7 +366,8 @@ def test_removing_unchosen_experts_is_bit_identical(backend, routing):
     used = moe.last_expert_map.unique().tolist()
     # Six of eight: a GEMM over six expert columns rounds unlike one over
     # eight (four would not show it).
-    kept = sorted(used + [e for e in range(8) if e not in used][:6 - len(used)])
+    kept = sorted(used + [e
+                          for e in range(8) if e not in used][:6 - len(used)])
     moe.keep_experts(kept)
     assert torch.equal(moe(x), expected)
 
@@ -383,8 +399,8 @@ def test_balance_loss_and_routing_of_any_module():
         torch.stack([m.last_balance_loss for m in layers]).mean())
     assert all(m.last_expert_counts.shape[0] == 2 for m in layers)
     model[0].fc1.eval()  # e.g. a frozen stage: left out
-    torch.testing.assert_close(moe_balance_loss(model),
-                               layers[1].last_balance_loss)
+    torch.testing.assert_close(
+        moe_balance_loss(model), layers[1].last_balance_loss)
     model.eval()
     assert moe_balance_loss(model) is None
     record_moe_routing(model, expert_counts=False)
@@ -400,15 +416,16 @@ class ToyMoEBackbone(torch.nn.Module):
         super().__init__()
         channels = (32, 64, 128, 256)
         self.convs = torch.nn.ModuleList(
-            torch.nn.Conv2d(c_in, c_out, 4 if i == 0 else 2,
-                            stride=4 if i == 0 else 2)
-            for i, (c_in, c_out) in enumerate(zip((3, ) + channels[:-1],
-                                                  channels)))
+            torch.nn.Conv2d(
+                c_in, c_out, 4 if i == 0 else 2, stride=4 if i == 0 else 2)
+            for i, (c_in,
+                    c_out) in enumerate(zip((3, ) + channels[:-1], channels)))
         self.moe = GridMoE(
             in_channels=256,
-            expert_cfg=dict(type='PointwiseConv', in_channels=256,
-                            out_channels=256),
-            num_experts=4, top_k=2)
+            expert_cfg=dict(
+                type='PointwiseConv', in_channels=256, out_channels=256),
+            num_experts=4,
+            top_k=2)
 
     def forward(self, x):
         outs = []
@@ -422,6 +439,7 @@ class ToyMoEBackbone(torch.nn.Module):
 def test_sm3det_adds_the_balance_loss_of_any_moe_backbone():
     from mmengine.config import Config
     from test_sm3det import MINI_CONFIG, batch
+
     from tool_loader import REPO_ROOT
     cfg = Config.fromfile(osp.join(REPO_ROOT, MINI_CONFIG))
     cfg.model.backbone = dict(type='ToyMoEBackbone')
@@ -476,24 +494,25 @@ class OldGridMoE(GridMoE):
         return gates, ranked_index[:, :self.top_k], logits
 
     def _run_experts(self, units, gates, expert_index):
-        tokens_per_expert = torch.bincount(expert_index.flatten(),
-                                           minlength=self.num_experts)
+        tokens_per_expert = torch.bincount(
+            expert_index.flatten(), minlength=self.num_experts)
         num_units, top_k = expert_index.shape
         slot_order = expert_index.flatten().argsort(stable=True)
         inverse_order = torch.empty_like(slot_order)
         inverse_order[slot_order] = torch.arange(slot_order.numel())
         counts = tokens_per_expert.tolist()
-        expert_inputs = DispatchToSlots.apply(units, slot_order,
-                                              inverse_order, top_k)
+        expert_inputs = DispatchToSlots.apply(units, slot_order, inverse_order,
+                                              top_k)
         outputs, idle_experts = [], []
-        for expert, expert_input, count in zip(
-                self.experts, expert_inputs.split(counts), counts):
+        for expert, expert_input, count in zip(self.experts,
+                                               expert_inputs.split(counts),
+                                               counts):
             if count:
                 outputs.append(expert(expert_input))
             else:
                 idle_experts.append(expert)
-        slot_outputs = UnsortSlots.apply(torch.cat(outputs), slot_order,
-                                         inverse_order)
+        slot_outputs = UnsortSlots.apply(
+            torch.cat(outputs), slot_order, inverse_order)
         slot_outputs = slot_outputs.unflatten(0, (num_units, top_k))
         gates = gates.to(slot_outputs.dtype).view(
             num_units, top_k, *[1] * (slot_outputs.dim() - 2))
@@ -543,8 +562,8 @@ def old_and_new(expert_cfg=MLP_EXPERT, backend='auto', **kwargs):
     with torch.no_grad():
         for param in old.parameters():
             param.normal_(0, 0.5)
-    new = GridMoE(in_channels=8, expert_cfg=expert_cfg,
-                  expert_backend=backend, **kwargs)
+    new = GridMoE(
+        in_channels=8, expert_cfg=expert_cfg, expert_backend=backend, **kwargs)
     new.load_state_dict(old.state_dict(), strict=True)
     return old, new
 
@@ -565,8 +584,12 @@ def run_step(moe, x, train, seed=1):
     for name, param in moe.named_parameters():
         grads[re.sub(r'^experts\.\d+\.', 'experts.', name)] = grads.get(
             re.sub(r'^experts\.\d+\.', 'experts.', name), []) + [param.grad]
-    grads = {k: torch.stack(v) if k.startswith('experts.') and
-             isinstance(moe, OldGridMoE) else v[0] for k, v in grads.items()}
+    grads = {
+        k:
+        torch.stack(v)
+        if k.startswith('experts.') and isinstance(moe, OldGridMoE) else v[0]
+        for k, v in grads.items()
+    }
     return out, moe.last_balance_loss, x.grad, grads
 
 
@@ -576,8 +599,12 @@ def run_step(moe, x, train, seed=1):
 @pytest.mark.parametrize('noisy_gating', [True, False])
 def test_new_layer_computes_what_the_old_one_did(routing, top_k, backend,
                                                  noisy_gating):
-    old, new = old_and_new(num_experts=6, top_k=top_k, routing=routing,
-                           backend=backend, noisy_gating=noisy_gating)
+    old, new = old_and_new(
+        num_experts=6,
+        top_k=top_k,
+        routing=routing,
+        backend=backend,
+        noisy_gating=noisy_gating)
     x = torch.randn(3, 4, 5, 8)
     for train in (True, False):
         expected, got = run_step(old, x, train), run_step(new, x, train)
@@ -588,8 +615,8 @@ def test_new_layer_computes_what_the_old_one_did(routing, top_k, backend,
                 torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
         assert expected[3].keys() == got[3].keys()
         for name, grad in expected[3].items():
-            torch.testing.assert_close(got[3][name], grad, rtol=1e-5,
-                                       atol=1e-5, msg=name)
+            torch.testing.assert_close(
+                got[3][name], grad, rtol=1e-5, atol=1e-5, msg=name)
 
 
 @pytest.mark.parametrize('backend', ['grouped_mm', 'loop'])
@@ -602,11 +629,14 @@ def test_experts_without_tokens_and_single_conv_experts(backend):
         torch.testing.assert_close(got[0], expected[0], rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(got[2], expected[2], rtol=1e-5, atol=1e-5)
         for name, grad in expected[3].items():
-            torch.testing.assert_close(got[3][name], grad, rtol=1e-5,
-                                       atol=1e-5, msg=name)
+            torch.testing.assert_close(
+                got[3][name], grad, rtol=1e-5, atol=1e-5, msg=name)
     # 12 fp32 outputs are 48 bytes: grouped_mm fits; 6 (24 bytes) does not.
-    odd = GridMoE(in_channels=8, num_experts=4, expert_cfg=dict(
-        CONV_EXPERT, out_channels=6), expert_backend=backend)
+    odd = GridMoE(
+        in_channels=8,
+        num_experts=4,
+        expert_cfg=dict(CONV_EXPERT, out_channels=6),
+        expert_backend=backend)
     assert odd(torch.randn(1, 2, 2, 8)).shape == (1, 2, 2, 6)
 
 
@@ -630,8 +660,12 @@ def test_dense_expansion_and_pruning_with_stacked_storage():
     torch.manual_seed(0)
     moe = build_moe(num_experts=4)
     dense = MODELS.build(dict(MLP_EXPERT, mlp_ratio=2))
-    moe.load_state_dict(dict(dense.state_dict(), **{
-        k: v for k, v in moe.state_dict().items() if 'experts' not in k}),
+    moe.load_state_dict(
+        dict(
+            dense.state_dict(), **{
+                k: v
+                for k, v in moe.state_dict().items() if 'experts' not in k
+            }),
         strict=True)
     assert moe.experts.fc1.weight.shape == (4, 16, 8)
     assert moe.experts.fc1.weight.stride()[0] != 0  # a real copy
@@ -650,8 +684,11 @@ def test_bf16_grouped_path_compiles_without_graph_breaks(routing):
     if not hasattr(torch, 'compile'):
         pytest.skip('this torch has no torch.compile')
     torch.manual_seed(0)
-    moe = build_moe(channels=16, num_experts=4, routing=routing,
-                    expert_backend='grouped_mm').train()
+    moe = build_moe(
+        channels=16,
+        num_experts=4,
+        routing=routing,
+        expert_backend='grouped_mm').train()
     x = torch.randn(2, 4, 4, 16)
 
     def step(x):

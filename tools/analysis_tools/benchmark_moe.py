@@ -61,22 +61,23 @@ LAYER_SHAPES = OrderedDict([
 AMP_DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 # Operators that only make views or metadata: no kernel on any device.
 METADATA_OPS = {
-    'aten::' + name for name in (
-        'view', '_unsafe_view', 'reshape', '_reshape_alias', 'as_strided',
-        'alias', 'detach', 'detach_', 'lift_fresh', 'expand', 'expand_as',
-        't', 'transpose', 'permute', 'unsqueeze', 'squeeze', 'select',
-        'slice', 'split', 'split_with_sizes', 'narrow', 'unbind', 'unflatten',
-        'flatten', 'view_as', 'resolve_conj', 'resolve_neg', 'empty',
-        'empty_like', 'empty_strided', 'result_type', 'is_nonzero', 'size',
-        'stride', 'numel', 'dim', 'contiguous', 'chunk', 'to', 'type_as')
+    'aten::' + name
+    for name in ('view', '_unsafe_view', 'reshape', '_reshape_alias',
+                 'as_strided', 'alias', 'detach', 'detach_', 'lift_fresh',
+                 'expand', 'expand_as', 't', 'transpose', 'permute',
+                 'unsqueeze', 'squeeze', 'select', 'slice', 'split',
+                 'split_with_sizes', 'narrow', 'unbind', 'unflatten',
+                 'flatten', 'view_as', 'resolve_conj', 'resolve_neg', 'empty',
+                 'empty_like', 'empty_strided', 'result_type', 'is_nonzero',
+                 'size', 'stride', 'numel', 'dim', 'contiguous', 'chunk', 'to',
+                 'type_as')
 }
 
 
 def load_old_layer_class():
     """The pre-stacking GridMoE, kept as the tests' reference."""
     path = osp.join(REPO_ROOT, 'tests', 'test_models', 'test_grid_moe.py')
-    spec = importlib.util.spec_from_file_location('grid_moe_reference',
-                                                  path)
+    spec = importlib.util.spec_from_file_location('grid_moe_reference', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.OldGridMoE
@@ -86,9 +87,10 @@ def old_copy(layer: GridMoE, old_class) -> nn.Module:
     """An old-layout layer with the weights of ``layer``."""
     old = old_class(
         in_channels=layer.router.proj.in_features,
-        expert_cfg=dict(type='ConvNeXtMLP',
-                        in_channels=layer.experts.fc1.in_features),
-        num_experts=layer.num_experts, top_k=layer.top_k,
+        expert_cfg=dict(
+            type='ConvNeXtMLP', in_channels=layer.experts.fc1.in_features),
+        num_experts=layer.num_experts,
+        top_k=layer.top_k,
         routing=layer.routing)
     state = {}
     for key, value in layer.state_dict().items():
@@ -105,8 +107,9 @@ def with_old_layers(backbone: nn.Module, old_class) -> nn.Module:
     """The backbone with every GridMoE replaced by an old-layout copy."""
     for name, layer in list(moe_layers(backbone).items()):
         parent, _, attr = name.rpartition('.')
-        setattr(backbone.get_submodule(parent), attr,
-                old_copy(layer, old_class).train(layer.training))
+        setattr(
+            backbone.get_submodule(parent), attr,
+            old_copy(layer, old_class).train(layer.training))
     return backbone
 
 
@@ -115,12 +118,14 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def step(model: nn.Module, inputs: torch.Tensor, amp: Optional[torch.dtype]
-         ) -> None:
+def step(model: nn.Module, inputs: torch.Tensor,
+         amp: Optional[torch.dtype]) -> None:
     """One forward + backward, loss = mean of the outputs + balance loss."""
     model.zero_grad(set_to_none=True)
-    with torch.autocast(inputs.device.type, dtype=amp or torch.float32,
-                        enabled=amp is not None):
+    with torch.autocast(
+            inputs.device.type,
+            dtype=amp or torch.float32,
+            enabled=amp is not None):
         outputs = model(inputs)
     outputs = outputs if isinstance(outputs, tuple) else (outputs, )
     loss = sum(out.float().mean() for out in outputs)
@@ -152,17 +157,16 @@ def count_ops(model, inputs, amp) -> str:
         synchronize(inputs.device)
     events = prof.events()
     names = [
-        event.name for event in events
-        if event.name.startswith('aten::') and not (
-            event.cpu_parent is not None
-            and event.cpu_parent.name.startswith('aten::'))
+        event.name for event in events if event.name.startswith('aten::')
+        and not (event.cpu_parent is not None
+                 and event.cpu_parent.name.startswith('aten::'))
     ]
     text = (f'{len(names):4d} aten ops '
             f'({sum(name not in METADATA_OPS for name in names)} non-view)')
     if inputs.device.type == 'cuda':
-        launches = sum(event.name in ('cudaLaunchKernel', 'cuLaunchKernel',
-                                      'cudaLaunchKernelExC')
-                       for event in events)
+        launches = sum(
+            event.name in ('cudaLaunchKernel', 'cuLaunchKernel',
+                           'cudaLaunchKernelExC') for event in events)
         text += f', {launches} kernel launches'
     return text
 
@@ -186,8 +190,12 @@ def cuda_extras(model, inputs, amp) -> str:
     return f'{peak:.2f} GiB, {syncs} syncs'
 
 
-def compare(title: str, models: Dict[str, nn.Module], inputs: torch.Tensor,
-            repeats: int, amp: Optional[torch.dtype], ops: bool,
+def compare(title: str,
+            models: Dict[str, nn.Module],
+            inputs: torch.Tensor,
+            repeats: int,
+            amp: Optional[torch.dtype],
+            ops: bool,
             warmup: int = 1) -> None:
     """Interleaved medians of every model; prints each and its ratio to
     the dense one (the first)."""
@@ -210,9 +218,11 @@ def compare(title: str, models: Dict[str, nn.Module], inputs: torch.Tensor,
         print(line, flush=True)
 
 
-def moe_variants(build: Callable[[str], nn.Module], backends, old_class,
-                 compile_backend: Optional[str] = None
-                 ) -> Dict[str, nn.Module]:
+def moe_variants(
+        build: Callable[[str], nn.Module],
+        backends,
+        old_class,
+        compile_backend: Optional[str] = None) -> Dict[str, nn.Module]:
     """new layer/backbone per backend (same weights), optionally the first
     of them under torch.compile, and the old one."""
     models = OrderedDict()
@@ -227,34 +237,42 @@ def moe_variants(build: Callable[[str], nn.Module], backends, old_class,
         first = next(iter(models.values()))
         old = build('loop')
         old.load_state_dict(first.state_dict())
-        models['old'] = (old_copy(old, old_class) if isinstance(
-            old, GridMoE) else with_old_layers(old, old_class)).train()
+        models['old'] = (old_copy(old, old_class) if isinstance(old, GridMoE)
+                         else with_old_layers(old, old_class)).train()
     return models
 
 
-def benchmark_layers(device, repeats, amp, backends, old_class,
+def benchmark_layers(device,
+                     repeats,
+                     amp,
+                     backends,
+                     old_class,
                      compile_backend=None) -> None:
     for name, (batch, height, width, channels) in LAYER_SHAPES.items():
         torch.manual_seed(0)
         models = OrderedDict(dense=ConvNeXtMLP(channels).to(device).train())
-        models.update(moe_variants(
-            lambda backend: GridMoE(
-                channels,
-                expert_cfg=dict(type='ConvNeXtMLP', in_channels=channels),
-                num_experts=8, top_k=2,
-                expert_backend=backend).to(device).train(), backends,
-            old_class, compile_backend))
-        inputs = torch.randn(batch, height, width, channels, device=device,
-                             requires_grad=True)
+        models.update(
+            moe_variants(
+                lambda backend: GridMoE(
+                    channels,
+                    expert_cfg=dict(type='ConvNeXtMLP', in_channels=channels),
+                    num_experts=8,
+                    top_k=2,
+                    expert_backend=backend).to(device).train(), backends,
+                old_class, compile_backend))
+        inputs = torch.randn(
+            batch, height, width, channels, device=device, requires_grad=True)
         compare(f'layer {name}', models, inputs, repeats, amp, ops=True)
 
 
 def benchmark_backbones(device, repeats, batches, amp, backends,
                         old_class) -> None:
+
     def build(backend):
-        return ConvNeXtMoE('tiny', moe_cfg=dict(
-            num_experts=8, top_k=2,
-            expert_backend=backend)).to(device).train()
+        return ConvNeXtMoE(
+            'tiny',
+            moe_cfg=dict(num_experts=8, top_k=2,
+                         expert_backend=backend)).to(device).train()
 
     torch.manual_seed(0)
     models = OrderedDict(
@@ -262,44 +280,72 @@ def benchmark_backbones(device, repeats, batches, amp, backends,
     models.update(moe_variants(build, backends, old_class))
     for batch in batches:
         images = torch.randn(batch, 3, 800, 800, device=device)
-        compare(f'backbone ConvNeXt-T ({batch} x 800x800)', models, images,
-                repeats, amp, ops=False)
+        compare(
+            f'backbone ConvNeXt-T ({batch} x 800x800)',
+            models,
+            images,
+            repeats,
+            amp,
+            ops=False)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--precisions', nargs='+', default=['fp32'],
-                        choices=sorted(AMP_DTYPES))
-    parser.add_argument('--backends', nargs='+', default=['auto'],
-                        choices=['auto', 'grouped_mm', 'loop'],
-                        help='expert backends of the new layer to time')
-    parser.add_argument('--repeats', type=int, default=10,
-                        help='timed steps per model for the layers')
-    parser.add_argument('--backbone-repeats', type=int, default=3,
-                        help='timed steps per model for the backbones')
-    parser.add_argument('--backbone-batches', type=int, nargs='+',
-                        default=[1, 4], help='800 x 800 images per step')
+    parser.add_argument(
+        '--precisions',
+        nargs='+',
+        default=['fp32'],
+        choices=sorted(AMP_DTYPES))
+    parser.add_argument(
+        '--backends',
+        nargs='+',
+        default=['auto'],
+        choices=['auto', 'grouped_mm', 'loop'],
+        help='expert backends of the new layer to time')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=10,
+        help='timed steps per model for the layers')
+    parser.add_argument(
+        '--backbone-repeats',
+        type=int,
+        default=3,
+        help='timed steps per model for the backbones')
+    parser.add_argument(
+        '--backbone-batches',
+        type=int,
+        nargs='+',
+        default=[1, 4],
+        help='800 x 800 images per step')
     parser.add_argument('--skip-backbone', action='store_true')
-    parser.add_argument('--skip-old', action='store_true',
-                        help='leave the old (per-expert loop) layer out')
-    parser.add_argument('--compile', nargs='?', const='inductor',
-                        metavar='BACKEND',
-                        help='also time the new layer under torch.compile '
-                        '(default backend inductor; on CPU its grouped_mm '
-                        'compiles in bf16 only)')
+    parser.add_argument(
+        '--skip-old',
+        action='store_true',
+        help='leave the old (per-expert loop) layer out')
+    parser.add_argument(
+        '--compile',
+        nargs='?',
+        const='inductor',
+        metavar='BACKEND',
+        help='also time the new layer under torch.compile '
+        '(default backend inductor; on CPU its grouped_mm '
+        'compiles in bf16 only)')
     parser.add_argument('--threads', type=int, help='CPU threads for torch')
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    name = (torch.cuda.get_device_name(device) if device.type == 'cuda'
-            else f'{torch.get_num_threads()} CPU threads')
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads')
     old_class = None if args.skip_old else load_old_layer_class()
     for precision in args.precisions:
-        print(f'device {device} ({name}), torch {torch.__version__}, '
-              f'{precision}, load average {os.getloadavg()[0]:.1f}',
-              flush=True)
+        print(
+            f'device {device} ({name}), torch {torch.__version__}, '
+            f'{precision}, load average {os.getloadavg()[0]:.1f}',
+            flush=True)
         amp = AMP_DTYPES[precision]
         benchmark_layers(device, args.repeats, amp, args.backends, old_class,
                          args.compile)

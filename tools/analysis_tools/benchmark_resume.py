@@ -29,12 +29,22 @@ from mmengine.runner import Runner
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
-    parser.add_argument('--iters', type=int, nargs='+', default=[1000, 30000],
-                        help='resume iterations N')
-    parser.add_argument('--replay-iters', type=int, default=200,
-                        help='batches replayed to time the replay rate')
-    parser.add_argument('--num-workers', type=int, default=None,
-                        help='data-loader workers (default: the config)')
+    parser.add_argument(
+        '--iters',
+        type=int,
+        nargs='+',
+        default=[1000, 30000],
+        help='resume iterations N')
+    parser.add_argument(
+        '--replay-iters',
+        type=int,
+        default=200,
+        help='batches replayed to time the replay rate')
+    parser.add_argument(
+        '--num-workers',
+        type=int,
+        default=None,
+        help='data-loader workers (default: the config)')
     return parser.parse_args()
 
 

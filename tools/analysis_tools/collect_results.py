@@ -39,12 +39,14 @@ from typing import Dict, List, Optional
 from mmengine.config import Config
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from model_complexity import (PAPER_GROUPS, PAPER_MODELS,  # noqa: E402
-                              config_name, group_name, measure_config)
+# isort: off
+from model_complexity import (  # noqa: E402
+    PAPER_GROUPS, PAPER_MODELS, config_name, group_name, measure_config)
+# isort: on
 
 SOI_DET_TASKS_CONFIG = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-    'configs', '_base_', 'datasets', 'soi_det.py')
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
+    '_base_', 'datasets', 'soi_det.py')
 # (column, dataset, metric) of the overall columns; one per dataset follows.
 OVERALL_COLUMNS = (
     ('overall mAP', 'overall', 'mAP'),
@@ -108,16 +110,18 @@ def dataset_metrics(metrics: Dict[str, float]) -> Dict[tuple, float]:
     return found
 
 
-def pooled_group(members: List[Dict],
-                 tasks: Dict[str, Dict]) -> Dict[tuple, float]:
+def pooled_group(members: List[Dict], tasks: Dict[str,
+                                                  Dict]) -> Dict[tuple, float]:
     """The metrics of several single-dataset runs as one multi-task run:
     dataset numbers taken over, overall ones weighted by the class counts
     of ``tasks`` (name -> spec with ``classes``)."""
     combined = {}
     for member in members:
-        combined.update({key: value for key, value in
-                         dataset_metrics(member['metrics']).items()
-                         if key[0] != 'overall'})
+        combined.update({
+            key: value
+            for key, value in dataset_metrics(member['metrics']).items()
+            if key[0] != 'overall'
+        })
     datasets = sorted({dataset for dataset, _ in combined})
     unknown = [d for d in datasets if d not in tasks]
     if unknown:
@@ -142,10 +146,10 @@ def _number(value: Optional[float]) -> str:
     return '-' if value is None else f'{value:.2f}'
 
 
-def result_rows(runs: List[Dict],
-                complexity: Optional[Dict[str, Dict]] = None,
-                tasks: Optional[Dict[str, Dict]] = None
-                ) -> List[Dict[str, str]]:
+def result_rows(
+        runs: List[Dict],
+        complexity: Optional[Dict[str, Dict]] = None,
+        tasks: Optional[Dict[str, Dict]] = None) -> List[Dict[str, str]]:
     """Table rows (column -> text) of the runs, then of complete groups.
 
     Args:
@@ -168,8 +172,7 @@ def result_rows(runs: List[Dict],
         if all(name in by_name for name in members):
             entries.append((group_name(members), paper,
                             pooled_group([by_name[m] for m in members],
-                                         tasks),
-                            list(members)))
+                                         tasks), list(members)))
     rows = []
     for name, paper, values, members in entries:
         row = {'method': paper.label if paper else name, 'config': name}
@@ -204,12 +207,19 @@ def main():
     parser.add_argument('work_dirs', nargs='+', metavar='WORK_DIR')
     parser.add_argument('--out', help='write the Markdown table here')
     parser.add_argument('--csv', help='write the table as CSV here')
-    parser.add_argument('--complexity', action='store_true',
-                        help='add params and FLOPs (counted, slow)')
-    parser.add_argument('--shape', type=int, nargs='+', default=[800],
-                        help='input height [width] for --complexity')
     parser.add_argument(
-        '--tasks-config', help='a config whose test evaluator names the '
+        '--complexity',
+        action='store_true',
+        help='add params and FLOPs (counted, slow)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        default=[800],
+        help='input height [width] for --complexity')
+    parser.add_argument(
+        '--tasks-config',
+        help='a config whose test evaluator names the '
         'datasets (default: SOI-Det and the dumped configs)')
     args = parser.parse_args()
     if len(args.shape) > 2:
@@ -223,8 +233,10 @@ def main():
         if missing:
             parser.error(f'--complexity needs the dumped config in each work '
                          f'dir; none for {missing}')
-        complexity = {run['name']: measure_config(run['config'], shape)
-                      for run in runs}
+        complexity = {
+            run['name']: measure_config(run['config'], shape)
+            for run in runs
+        }
     tasks = None
     if args.tasks_config:
         tasks = evaluator_tasks(args.tasks_config)

@@ -71,8 +71,8 @@ HEAD_PREFIXES = OrderedDict([
 LABEL_SPACE_ORDER = ('sar', 'dota', 'dronevehicle')
 # Classifier layers whose output rows are classes (background last for
 # the softmax RoI classifier).
-SIGMOID_CLASSIFIERS = ('gfl_cls',)
-SOFTMAX_CLASSIFIERS = ('fc_cls',)
+SIGMOID_CLASSIFIERS = ('gfl_cls', )
+SOFTMAX_CLASSIFIERS = ('fc_cls', )
 # A class name spelt differently in the original label space.
 CLASS_ALIASES = {'feright car': 'freight car'}
 
@@ -101,17 +101,27 @@ RULES = [
     # The mean and std (0, 1) of the original's torch Normal: constants.
     ('stages.{s}.{b}.ffn.{buffer}', None, 'drop'),
 ]
-OP_NOTES = {'drop': 'constant buffer', 'linear': None,
-            'scalar': '(1,) -> ()', 'transpose': '(C, E) -> (E, C)'}
-PLACEHOLDERS = {'s': r'\d+', 'b': r'\d+', 'e': r'\d+', 'n': '[12]',
-                'p': 'weight|bias', 'buffer': 'mean|std'}
+OP_NOTES = {
+    'drop': 'constant buffer',
+    'linear': None,
+    'scalar': '(1,) -> ()',
+    'transpose': '(C, E) -> (E, C)'
+}
+PLACEHOLDERS = {
+    's': r'\d+',
+    'b': r'\d+',
+    'e': r'\d+',
+    'n': '[12]',
+    'p': 'weight|bias',
+    'buffer': 'mean|std'
+}
 
 
 def _compile(pattern: str) -> 're.Pattern':
     regex = re.escape(pattern)
     for name, allowed in PLACEHOLDERS.items():
-        regex = regex.replace(re.escape('{' + name + '}'),
-                              f'(?P<{name}>{allowed})')
+        regex = regex.replace(
+            re.escape('{' + name + '}'), f'(?P<{name}>{allowed})')
     return re.compile(f'^{regex}$')
 
 
@@ -130,9 +140,10 @@ def _apply(op: Optional[str], value: torch.Tensor,
     return value
 
 
-def rename_backbone(state_dict: Dict[str, torch.Tensor],
-                    to_original: bool = False
-                    ) -> Tuple[Dict[str, torch.Tensor], List[tuple]]:
+def rename_backbone(
+        state_dict: Dict[str, torch.Tensor],
+        to_original: bool = False
+) -> Tuple[Dict[str, torch.Tensor], List[tuple]]:
     """Rename backbone keys (without the ``backbone.`` prefix).
 
     Returns:
@@ -156,8 +167,8 @@ def rename_backbone(state_dict: Dict[str, torch.Tensor],
     return renamed, rows
 
 
-def unstack_experts(state_dict: Dict[str, torch.Tensor]
-                    ) -> Dict[str, torch.Tensor]:
+def unstack_experts(
+        state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Stacked expert tensors ``<layer>.experts.fc1.weight (E, ...)`` ->
     per-expert keys ``<layer>.experts.<e>.fc1.weight``."""
     out = OrderedDict()
@@ -171,12 +182,11 @@ def unstack_experts(state_dict: Dict[str, torch.Tensor]
     return out
 
 
-def backbone_to_original(state_dict: Dict[str, torch.Tensor]
-                         ) -> Dict[str, torch.Tensor]:
+def backbone_to_original(
+        state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """A ``ConvNeXtMoE`` state dict (no prefix) in the original
     ``ConvNeXt_moe_MultiInput`` layout (with ``ffn.mean/std``)."""
-    renamed, _ = rename_backbone(unstack_experts(state_dict),
-                                 to_original=True)
+    renamed, _ = rename_backbone(unstack_experts(state_dict), to_original=True)
     for key in list(renamed):
         if key.endswith('.ffn.w_noise'):
             layer = key[:-len('w_noise')]
@@ -203,9 +213,11 @@ def load_original_checkpoint(path: str, unsafe_pickle: bool = False) -> dict:
                 f'{path}: the checkpoint holds pickled objects other than '
                 f'tensors and plain data ({reason}); if you trust the file, '
                 'pass --unsafe-pickle to unpickle it fully') from None
-    print_log(f'{path}: unpickling everything (--unsafe-pickle): this runs '
-              'code stored in the file', logger='current',
-              level=logging.WARNING)
+    print_log(
+        f'{path}: unpickling everything (--unsafe-pickle): this runs '
+        'code stored in the file',
+        logger='current',
+        level=logging.WARNING)
     return torch.load(path, map_location='cpu', weights_only=False)
 
 
@@ -217,15 +229,18 @@ def original_state_dict(checkpoint, path: str) -> Dict[str, torch.Tensor]:
             isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise ValueError(f'{path}: not a model checkpoint (expected a dict '
                          "with a 'state_dict' of tensors)")
-    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                  for k, v in state_dict.items()}
-    heads = [p for p in HEAD_PREFIXES
-             if any(k.startswith(p) for k in state_dict)]
-    if ('backbone.dataset_stems.single.weight' not in state_dict
-            or not heads):
+    state_dict = {
+        k[len('module.'):] if k.startswith('module.') else k: v
+        for k, v in state_dict.items()
+    }
+    heads = [
+        p for p in HEAD_PREFIXES if any(k.startswith(p) for k in state_dict)
+    ]
+    if ('backbone.dataset_stems.single.weight' not in state_dict or not heads):
         hint = ''
-        if any(k.startswith(('head.', 'backbone.stages.', 'stages.'))
-               for k in state_dict):
+        if any(
+                k.startswith(('head.', 'backbone.stages.', 'stages.'))
+                for k in state_dict):
             hint = (' It looks like a ConvNeXt classification / backbone '
                     'checkpoint: load it with the backbone\'s init_cfg='
                     "dict(type='Pretrained', checkpoint=...) instead.")
@@ -252,15 +267,17 @@ def original_moe_layout(state_dict: Dict[str, torch.Tensor]) -> dict:
         if expert:
             experts.setdefault((stage, block), set()).add(int(expert[1]))
         if rest.startswith('ffn.w_gate'):
-            routers.add('CosineRouter' if rest != 'ffn.w_gate' else
-                        'LinearRouter')
+            routers.add('CosineRouter' if rest !=
+                        'ffn.w_gate' else 'LinearRouter')
     counts = {len(ids) for ids in experts.values()}
     if len(counts) > 1:
         raise ValueError(f'MoE blocks with different expert counts: '
                          f'{ {k: len(v) for k, v in experts.items()} }')
     return dict(
-        moe_blocks=[sorted(b for s, b in experts if s == stage)
-                    for stage in range(len(depths))],
+        moe_blocks=[
+            sorted(b for s, b in experts if s == stage)
+            for stage in range(len(depths))
+        ],
         num_experts=counts.pop() if counts else 0,
         router=routers.pop() if len(routers) == 1 else None)
 
@@ -272,8 +289,8 @@ def stored_top_k(meta: dict) -> Optional[int]:
     return int(found.pop()) if len(found) == 1 else None
 
 
-def check_layout(model, layout: dict, top_k: Optional[int],
-                 path: str, config: str) -> None:
+def check_layout(model, layout: dict, top_k: Optional[int], path: str,
+                 config: str) -> None:
     """The config's backbone must be the checkpoint's; else name both."""
     backbone = model.backbone
     layers = moe_layers(backbone)
@@ -282,9 +299,10 @@ def check_layout(model, layout: dict, top_k: Optional[int],
         num_experts=next(iter(layers.values())).num_experts if layers else 0,
         router=type(next(iter(layers.values())).router).__name__
         if layers else None)
-    problems = [f'{k}: checkpoint {layout[k]}, config {ours[k]}'
-                for k in ('moe_blocks', 'num_experts')
-                if layout[k] != ours[k]]
+    problems = [
+        f'{k}: checkpoint {layout[k]}, config {ours[k]}'
+        for k in ('moe_blocks', 'num_experts') if layout[k] != ours[k]
+    ]
     if layers and layout['router'] != ours['router']:
         problems.append(f"router: checkpoint {layout['router']}, config "
                         f"{ours['router']}")
@@ -309,9 +327,9 @@ def _normalise(name: str) -> str:
     return CLASS_ALIASES.get(name, name)
 
 
-def class_indices(original_classes: Sequence[str],
-                  task_classes: Dict[str, Sequence[str]]
-                  ) -> Dict[str, List[int]]:
+def class_indices(
+        original_classes: Sequence[str],
+        task_classes: Dict[str, Sequence[str]]) -> Dict[str, List[int]]:
     """For each task, each of its classes' index in the original label
     space (SAR, DOTA, DroneVehicle blocks, matched by name in its block).
     """
@@ -336,9 +354,10 @@ def class_indices(original_classes: Sequence[str],
 
 
 # -------------------------------------------------------------- converting
-def convert_state_dict(state_dict: Dict[str, torch.Tensor], model,
-                       indices: Dict[str, List[int]]
-                       ) -> Tuple[Dict[str, torch.Tensor], List[tuple]]:
+def convert_state_dict(
+    state_dict: Dict[str, torch.Tensor], model,
+    indices: Dict[str,
+                  List[int]]) -> Tuple[Dict[str, torch.Tensor], List[tuple]]:
     """Original keys -> this model's names (per-expert expert keys).
 
     Returns:
@@ -347,8 +366,10 @@ def convert_state_dict(state_dict: Dict[str, torch.Tensor], model,
     """
     targets = model.state_dict()
     converted, rows = OrderedDict(), []
-    backbone = {k[len('backbone.'):]: v for k, v in state_dict.items()
-                if k.startswith('backbone.')}
+    backbone = {
+        k[len('backbone.'):]: v
+        for k, v in state_dict.items() if k.startswith('backbone.')
+    }
     renamed, backbone_rows = rename_backbone(backbone)
     for key, value in renamed.items():
         converted['backbone.' + key] = value
@@ -358,9 +379,9 @@ def convert_state_dict(state_dict: Dict[str, torch.Tensor], model,
                 '.noise_proj.weight'):
             del converted['backbone.' + new]  # noisy_gating=False
             new, op = None, 'no noisy gating in the config'
-        rows.append(('backbone.' + old,
-                     None if new is None else 'backbone.' + new,
-                     OP_NOTES.get(op, op)))
+        rows.append(
+            ('backbone.' + old, None if new is None else 'backbone.' + new,
+             OP_NOTES.get(op, op)))
     num_shared = None
     for key, value in state_dict.items():
         if key.startswith('backbone.'):
@@ -384,12 +405,14 @@ def convert_state_dict(state_dict: Dict[str, torch.Tensor], model,
             if targets[new].shape[0] != value.shape[0]:
                 value = value[indices[task] + [num_shared]]
                 note = 'sliced: softmax over fewer logits'
-                print_log(f'{new}: the stock RoI classifier takes the '
-                          f'{len(indices[task])} task classes + background '
-                          f'of the {num_shared + 1}-way one; its scores '
-                          'differ from the original model (use '
-                          'SharedLabelSpaceBBoxHead to keep them)',
-                          logger='current', level=logging.WARNING)
+                print_log(
+                    f'{new}: the stock RoI classifier takes the '
+                    f'{len(indices[task])} task classes + background '
+                    f'of the {num_shared + 1}-way one; its scores '
+                    'differ from the original model (use '
+                    'SharedLabelSpaceBBoxHead to keep them)',
+                    logger='current',
+                    level=logging.WARNING)
             else:
                 note = 'whole (shared label space)'
                 _check_shared_head(model, task, indices[task], num_shared)
@@ -424,6 +447,7 @@ def load_converted(model, converted: Dict[str, torch.Tensor],
 def key_table(rows: List[tuple], saved_keys: Sequence[str]) -> str:
     """Markdown table of converted / dropped / created keys, indices
     folded into ``*`` (one line per pattern)."""
+
     def fold(key):  # block, expert and level indices; the stem stays
         if key is None or key.startswith('backbone.downsample_layers.0.'):
             return key
@@ -443,15 +467,20 @@ def key_table(rows: List[tuple], saved_keys: Sequence[str]) -> str:
                 r'\.experts\.fc[12]\.', key) else None
             group = ('created', None, fold(key), note)
             groups[group] = groups.get(group, 0) + 1
-    lines = ['| kind | original key | key here | count | note |',
-             '|---|---|---|---|---|']
+    lines = [
+        '| kind | original key | key here | count | note |',
+        '|---|---|---|---|---|'
+    ]
     for (kind, old, new, note), count in groups.items():
         lines.append(f'| {kind} | {old or "-"} | {new or "-"} | {count} | '
                      f'{note or ""} |')
     return '\n'.join(lines)
 
 
-def convert(src: str, config: str, dst: str, top_k: Optional[int] = None,
+def convert(src: str,
+            config: str,
+            dst: str,
+            top_k: Optional[int] = None,
             unsafe_pickle: bool = False,
             cfg_options: Optional[dict] = None) -> str:
     """Convert ``src`` for ``config``'s model, write ``dst``; returns the
@@ -467,8 +496,10 @@ def convert(src: str, config: str, dst: str, top_k: Optional[int] = None,
     check_layout(model, original_moe_layout(state_dict),
                  top_k if top_k is not None else stored_top_k(meta), src,
                  config)
-    task_classes = {name: spec.classes
-                    for name, spec in task_specs(cfg).items()}
+    task_classes = {
+        name: spec.classes
+        for name, spec in task_specs(cfg).items()
+    }
     original_classes = meta.get('CLASSES') or cfg.get('original_classes')
     if not original_classes:
         raise ValueError(f'{src} has no meta.CLASSES and {config} no '
@@ -478,14 +509,18 @@ def convert(src: str, config: str, dst: str, top_k: Optional[int] = None,
     load_converted(model, converted, src)
     saved = model.state_dict()
     torch.save(
-        dict(meta=dict(
-            dataset_meta=dict(classes=tuple(original_classes),
-                              task_classes=task_classes),
-            converted_from=osp.basename(src),
-            original_meta={k: v for k, v in meta.items()
-                           if k in ('mmcv_version', 'time', 'iter', 'epoch',
-                                    'config')}),
-             state_dict=saved), dst)
+        dict(
+            meta=dict(
+                dataset_meta=dict(
+                    classes=tuple(original_classes),
+                    task_classes=task_classes),
+                converted_from=osp.basename(src),
+                original_meta={
+                    k: v
+                    for k, v in meta.items()
+                    if k in ('mmcv_version', 'time', 'iter', 'epoch', 'config')
+                }),
+            state_dict=saved), dst)
     return key_table(rows, list(saved))
 
 
@@ -493,16 +528,26 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Convert an original SM3Det (MMRotate 0.x) checkpoint')
     parser.add_argument('src', help='the original checkpoint')
-    parser.add_argument('config', help='the matching config here, e.g. one '
-                        'of configs/converted/')
+    parser.add_argument(
+        'config',
+        help='the matching config here, e.g. one '
+        'of configs/converted/')
     parser.add_argument('dst', help='the converted checkpoint to write')
-    parser.add_argument('--top-k', type=int, help='top-k of the MoE '
-                        'layers, when the checkpoint stores no config text')
-    parser.add_argument('--unsafe-pickle', action='store_true',
-                        help='unpickle objects other than tensors and plain '
-                        'data (runs code in the file: trusted files only)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, KEY=VALUE')
+    parser.add_argument(
+        '--top-k',
+        type=int,
+        help='top-k of the MoE '
+        'layers, when the checkpoint stores no config text')
+    parser.add_argument(
+        '--unsafe-pickle',
+        action='store_true',
+        help='unpickle objects other than tensors and plain '
+        'data (runs code in the file: trusted files only)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, KEY=VALUE')
     return parser.parse_args(argv)
 
 

@@ -26,13 +26,15 @@ convnext_mini = dict(
 
 # GFL (SAR) with two convs in its tower instead of four.
 gfl_mini = dict(
-    bbox_head=dict(in_channels=mini_fpn_channels,
-                   feat_channels=mini_fpn_channels, stacked_convs=2))
+    bbox_head=dict(
+        in_channels=mini_fpn_channels,
+        feat_channels=mini_fpn_channels,
+        stacked_convs=2))
 # Oriented R-CNN (DOTA, DroneVehicle); 256-pixel images hold tens of objects,
 # not thousands, hence fewer proposals and RoIs.
 oriented_rcnn_mini = dict(
-    rpn_head=dict(in_channels=mini_fpn_channels,
-                  feat_channels=mini_fpn_channels),
+    rpn_head=dict(
+        in_channels=mini_fpn_channels, feat_channels=mini_fpn_channels),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=mini_fpn_channels),
         bbox_head=dict(in_channels=mini_fpn_channels, fc_out_channels=256)),

@@ -70,10 +70,12 @@ oriented_rcnn_dota = dict(
                 target_means=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
                 target_stds=[1.0, 1.0, 1.0, 1.0, 0.5, 0.5]),
             loss_cls=dict(
-                type='mmdet.CrossEntropyLoss', use_sigmoid=True,
+                type='mmdet.CrossEntropyLoss',
+                use_sigmoid=True,
                 loss_weight=1.0),
             loss_bbox=dict(
-                type='mmdet.SmoothL1Loss', beta=0.1111111111111111,
+                type='mmdet.SmoothL1Loss',
+                beta=0.1111111111111111,
                 loss_weight=1.0)),
         roi_head=dict(
             type='mmdet.StandardRoIHead',
@@ -171,5 +173,6 @@ oriented_rcnn_dronevehicle['detector']['roi_head']['bbox_head'][
 
 # SM3Det's and the joint baselines' heads (Table 1): one per SOI-Det part.
 soi_det_tasks = dict(
-    sar=gfl_sar, dota=oriented_rcnn_dota,
+    sar=gfl_sar,
+    dota=oriented_rcnn_dota,
     dronevehicle=oriented_rcnn_dronevehicle)

@@ -7,16 +7,22 @@ _base_ = './soi_det_33k.py'
 max_iters = 600
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1.0 / 3, by_epoch=False, begin=0,
-         end=50),
-    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
-         milestones=[400, 550], gamma=0.1)
+    dict(
+        type='LinearLR', start_factor=1.0 / 3, by_epoch=False, begin=0,
+        end=50),
+    dict(
+        type='MultiStepLR',
+        by_epoch=False,
+        begin=0,
+        end=max_iters,
+        milestones=[400, 550],
+        gamma=0.1)
 ]
 optim_wrapper = dict(
     _delete_=True,
     type='SkipNonFiniteOptimWrapper',  # OptimWrapper, skipping NaN / inf
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999),
-                   weight_decay=0.05),
+    optimizer=dict(
+        type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
     clip_grad=dict(max_norm=35, norm_type=2))
 # Log every 10 iterations, keep the last checkpoint only.
 mini_default_hooks = dict(

@@ -7,16 +7,26 @@ val_interval = 2789
 
 # IterBasedTrainLoop that resumes at iteration N without reading N batches.
 train_cfg = dict(
-    type='ResumableIterBasedTrainLoop', max_iters=max_iters,
+    type='ResumableIterBasedTrainLoop',
+    max_iters=max_iters,
     val_interval=val_interval)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1.0 / 3, by_epoch=False, begin=0,
-         end=500),
-    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
-         milestones=[22312, 30679], gamma=0.1)
+    dict(
+        type='LinearLR',
+        start_factor=1.0 / 3,
+        by_epoch=False,
+        begin=0,
+        end=500),
+    dict(
+        type='MultiStepLR',
+        by_epoch=False,
+        begin=0,
+        end=max_iters,
+        milestones=[22312, 30679],
+        gamma=0.1)
 ]
 
 # AmpOptimWrapper that skips (and counts) a step whose loss is NaN / inf.

@@ -7,12 +7,12 @@
 # is sliced to the task's rows by the converter (exact); the Oriented R-CNN
 # classifiers keep their 27 outputs (SharedLabelSpaceBBoxHead), so a DOTA
 # RoI's scores are still the softmax over all 27 logits, as in the original.
-original_classes = (
-    'ship', 'aircraft', 'car', 'tank', 'bridge', 'harbor', 'small-vehicle',
-    'large-vehicle', 'plane', 'Ship', 'Harbor', 'tennis-court',
-    'soccer-ball-field', 'ground-track-field', 'baseball-diamond',
-    'swimming-pool', 'roundabout', 'basketball-court', 'storage-tank',
-    'Bridge', 'helicopter', 'CAR', 'BUS', 'FERIGHT_CAR', 'TRUCK', 'VAN')
+original_classes = ('ship', 'aircraft', 'car', 'tank', 'bridge', 'harbor',
+                    'small-vehicle', 'large-vehicle', 'plane', 'Ship',
+                    'Harbor', 'tennis-court', 'soccer-ball-field',
+                    'ground-track-field', 'baseball-diamond', 'swimming-pool',
+                    'roundabout', 'basketball-court', 'storage-tank', 'Bridge',
+                    'helicopter', 'CAR', 'BUS', 'FERIGHT_CAR', 'TRUCK', 'VAN')
 # For each class of this repository's DOTA / DroneVehicle (soi_det.py's
 # order), its index in original_classes (the converter checks them).
 dota_class_indices = [8, 14, 19, 13, 6, 7, 9, 11, 17, 18, 12, 16, 10, 15, 20]

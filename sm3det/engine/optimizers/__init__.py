@@ -4,6 +4,6 @@ from .sub_module_optim_constructor import (SHARED,
                                            SubModuleOptimWrapperConstructor)
 
 __all__ = [
-    'SHARED', 'SubModuleOptimWrapperConstructor',
-    'SkipNonFiniteOptimWrapper', 'SkipNonFiniteAmpOptimWrapper'
+    'SHARED', 'SubModuleOptimWrapperConstructor', 'SkipNonFiniteOptimWrapper',
+    'SkipNonFiniteAmpOptimWrapper'
 ]

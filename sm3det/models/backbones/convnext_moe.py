@@ -43,8 +43,7 @@ DEFAULT_MOE_STAGES = (1, 2, 3)
 
 
 def even_block_indices(depths: Sequence[int],
-                       stages: Sequence[int] = DEFAULT_MOE_STAGES
-                       ) -> list:
+                       stages: Sequence[int] = DEFAULT_MOE_STAGES) -> list:
     """Per-stage MoE block indices: blocks 0, 2, 4, ... of ``stages``.
 
     >>> even_block_indices((3, 3, 9, 3))
@@ -118,7 +117,9 @@ class ConvNeXtBlock(nn.Module):
             channels, channels, kernel_size=7, padding=3, groups=channels)
         self.norm = nn.LayerNorm(channels, eps=1e-6)
         mlp_cfg = dict(  # scoped: the caller may build under mmdet's scope
-            type='ConvNeXtMLP', _scope_='mmrotate', in_channels=channels,
+            type='ConvNeXtMLP',
+            _scope_='mmrotate',
+            in_channels=channels,
             mlp_ratio=mlp_ratio)
         if moe_cfg is None:
             self.mlp = MODELS.build(mlp_cfg)
@@ -135,8 +136,7 @@ class ConvNeXtBlock(nn.Module):
         if self.with_cp and x.requires_grad:
             # Non-reentrant: the MoE balance loss made inside keeps its graph;
             # the saved RNG state replays the same gating noise and drop path.
-            return checkpoint.checkpoint(
-                self._forward, x, use_reentrant=False)
+            return checkpoint.checkpoint(self._forward, x, use_reentrant=False)
         return self._forward(x)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -145,8 +145,8 @@ class ConvNeXtBlock(nn.Module):
         return x + self.drop_path(branch.permute(0, 3, 1, 2))
 
 
-def convnext_keys_to_dense(state_dict: Dict[str, torch.Tensor]
-                           ) -> Dict[str, torch.Tensor]:
+def convnext_keys_to_dense(
+        state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Rename a ConvNeXt checkpoint to the names of a dense ConvNeXtMoE.
 
     Accepts the official format (``downsample_layers.i.*``,
@@ -160,8 +160,7 @@ def convnext_keys_to_dense(state_dict: Dict[str, torch.Tensor]
     if any(key.startswith('backbone.') for key in state_dict):
         state_dict = {
             key[len('backbone.'):]: value
-            for key, value in state_dict.items()
-            if key.startswith('backbone.')
+            for key, value in state_dict.items() if key.startswith('backbone.')
         }
     renames = [
         (r'^norm\.', 'norm3.'),
@@ -270,8 +269,8 @@ class ConvNeXtMoE(BaseModule):
             for i in range(num_blocks)
         ]
         self.stages = nn.ModuleList()
-        for stage, (depth, channels) in enumerate(
-                zip(self.depths, self.channels)):
+        for stage, (depth,
+                    channels) in enumerate(zip(self.depths, self.channels)):
             first = sum(self.depths[:stage])
             self.stages.append(
                 nn.Sequential(*[
@@ -279,14 +278,15 @@ class ConvNeXtMoE(BaseModule):
                         channels,
                         drop_path_rate=drop_path_rates[first + block],
                         layer_scale_init_value=layer_scale_init_value,
-                        moe_cfg=moe_cfg
-                        if block in self.moe_blocks[stage] else None,
+                        moe_cfg=moe_cfg if block in
+                        self.moe_blocks[stage] else None,
                         with_cp=with_cp) for block in range(depth)
                 ]))
         for stage in self.out_indices:
             self.add_module(
-                f'norm{stage}', self._stem_norm(stem_norm_cfg) if stage == 0
-                else LayerNorm2d(self.channels[stage], eps=1e-6))
+                f'norm{stage}',
+                self._stem_norm(stem_norm_cfg) if stage == 0 else LayerNorm2d(
+                    self.channels[stage], eps=1e-6))
         self._freeze_stages()
 
     def _stem_norm(self, norm_cfg: Optional[dict]) -> nn.Module:
@@ -310,8 +310,7 @@ class ConvNeXtMoE(BaseModule):
                 self.depths):
             raise ValueError(f'{name} needs one list per stage '
                              f'({len(self.depths)}), got {block_lists}')
-        for stage, (blocks, depth) in enumerate(zip(block_lists,
-                                                    self.depths)):
+        for stage, (blocks, depth) in enumerate(zip(block_lists, self.depths)):
             if not all(0 <= block < depth for block in blocks):
                 raise ValueError(f'{name}[{stage}]={list(blocks)} outside '
                                  f'the {depth} blocks of stage {stage}')
@@ -345,13 +344,14 @@ class ConvNeXtMoE(BaseModule):
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
             if not isinstance(self.downsample_layers[0][1], LayerNorm2d):
-                print_log('ConvNeXtMoE: a ConvNeXt checkpoint was trained with '
-                          'LayerNorm after the stem; its weights now go into '
-                          f'{type(self.downsample_layers[0][1]).__name__} '
-                          '(stem_norm_cfg)', logger='current',
-                          level=logging.WARNING)
-            self.load_convnext_checkpoint(cfg['checkpoint'],
-                                          cfg.get('prefix'))
+                print_log(
+                    'ConvNeXtMoE: a ConvNeXt checkpoint was trained with '
+                    'LayerNorm after the stem; its weights now go into '
+                    f'{type(self.downsample_layers[0][1]).__name__} '
+                    '(stem_norm_cfg)',
+                    logger='current',
+                    level=logging.WARNING)
+            self.load_convnext_checkpoint(cfg['checkpoint'], cfg.get('prefix'))
         elif cfg:
             raise ValueError(f'ConvNeXtMoE supports init_cfg=dict(type='
                              f"'Pretrained', checkpoint=...) only, got {cfg}")
@@ -387,9 +387,11 @@ class ConvNeXtMoE(BaseModule):
         # anything else missing means a wrong or partial file.
         fresh = [k for k in missing if re.search(self.fresh_keys, k)]
         missing = [k for k in missing if k not in fresh]
-        print_log(f'ConvNeXtMoE: loaded a ConvNeXt checkpoint; '
-                  f'{len(fresh)} gate / output-norm tensors keep their init',
-                  logger='current', level=logging.INFO)
+        print_log(
+            f'ConvNeXtMoE: loaded a ConvNeXt checkpoint; '
+            f'{len(fresh)} gate / output-norm tensors keep their init',
+            logger='current',
+            level=logging.INFO)
         if missing or unexpected:
             print_log(
                 f'ConvNeXtMoE checkpoint: missing keys {missing}, '

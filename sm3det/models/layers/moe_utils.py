@@ -56,7 +56,8 @@ def moe_balance_loss(module: nn.Module) -> Optional[torch.Tensor]:
     return torch.stack([m.last_balance_loss for _, m in layers]).mean()
 
 
-def record_moe_routing(module: nn.Module, expert_counts: bool = True,
+def record_moe_routing(module: nn.Module,
+                       expert_counts: bool = True,
                        expert_map: bool = False) -> None:
     """Switch routing statistics on or off in every GridMoE layer under
     ``module``; read them from each layer's ``last_expert_counts`` /
@@ -93,4 +94,3 @@ def prune_experts(module: nn.Module,
                        f'{list(layers)}')
     for name, indices in kept_experts.items():
         layers[name].keep_experts(indices)
-

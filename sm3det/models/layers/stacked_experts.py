@@ -70,7 +70,10 @@ class StackedLinear(nn.Module):
         bias (bool): Defaults to True.
     """
 
-    def __init__(self, num_experts: int, in_features: int, out_features: int,
+    def __init__(self,
+                 num_experts: int,
+                 in_features: int,
+                 out_features: int,
                  bias: bool = True):
         super().__init__()
         self.num_experts = num_experts
@@ -78,8 +81,8 @@ class StackedLinear(nn.Module):
         self.out_features = out_features
         self.weight = nn.Parameter(
             torch.empty(num_experts, out_features, in_features))
-        self.bias = nn.Parameter(torch.empty(
-            num_experts, out_features)) if bias else None
+        self.bias = nn.Parameter(torch.empty(num_experts,
+                                             out_features)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -94,8 +97,11 @@ class StackedLinear(nn.Module):
     def stack(cls, linears: Sequence[nn.Linear]) -> 'StackedLinear':
         """Stack the weights of ``N`` linear layers of one shape."""
         first = linears[0]
-        stacked = cls(len(linears), first.in_features, first.out_features,
-                      bias=first.bias is not None)
+        stacked = cls(
+            len(linears),
+            first.in_features,
+            first.out_features,
+            bias=first.bias is not None)
         with torch.no_grad():
             stacked.weight.copy_(torch.stack([m.weight for m in linears]))
             if stacked.bias is not None:
@@ -113,8 +119,11 @@ class StackedLinear(nn.Module):
         for name in ('weight', 'bias'):
             param = getattr(self, name)
             if param is not None:
-                setattr(self, name, nn.Parameter(
-                    param[indices].clone(), requires_grad=param.requires_grad))
+                setattr(
+                    self, name,
+                    nn.Parameter(
+                        param[indices].clone(),
+                        requires_grad=param.requires_grad))
         self.num_experts = len(indices)
 
     def grouped_mm_fits(self, dtype: torch.dtype) -> bool:
@@ -135,8 +144,10 @@ class StackedLinear(nn.Module):
             return torch.cat(outputs) if outputs else x.new_zeros(
                 0, self.out_features)
         dtype = compute_dtype(x)
-        out = F.grouped_mm(_as(x, dtype), _as(self.weight, dtype).transpose(
-            1, 2), offs=rows.ends)
+        out = F.grouped_mm(
+            _as(x, dtype),
+            _as(self.weight, dtype).transpose(1, 2),
+            offs=rows.ends)
         if self.bias is not None:  # grouped_mm takes no per-group bias
             out = out + _as(self.bias, dtype).index_select(0, rows.row_expert)
         return out
@@ -186,21 +197,22 @@ def stack_experts(experts: Sequence[nn.Module]) -> nn.Module:
         first.named_buffers(recurse=False))
     unsupported = [
         name for name, child in children.items()
-        if not isinstance(child, nn.Linear) and (
-            any(True for _ in child.parameters())
-            or any(True for _ in child.buffers()))
+        if not isinstance(child, nn.Linear) and (any(
+            True for _ in child.parameters()) or any(True
+                                                     for _ in child.buffers()))
     ]
     if not children or own_state or unsupported or not any(
             isinstance(child, nn.Linear) for child in children.values()):
         raise TypeError(
             f'GridMoE cannot stack experts of type {type(first).__name__}: '
             'an expert must be a linear layer, or apply its children in '
-            'order, each a linear layer or parameter-free (like ConvNeXtMLP)'
-            + (f'; {unsupported} have parameters' if unsupported else ''))
+            'order, each a linear layer or parameter-free (like ConvNeXtMLP)' +
+            (f'; {unsupported} have parameters' if unsupported else ''))
     _check_is_chain(first, list(children.values()))
     return StackedChain({
-        name: StackedLinear.stack([getattr(e, name) for e in experts])
-        if isinstance(child, nn.Linear) else child
+        name:
+        StackedLinear.stack([getattr(e, name) for e in experts]) if isinstance(
+            child, nn.Linear) else child
         for name, child in children.items()
     })
 
@@ -213,8 +225,8 @@ def _check_is_chain(expert: nn.Module, children: List[nn.Module]) -> None:
         return
     was_training = expert.training
     expert.eval()
-    in_features = next(
-        c for c in children if isinstance(c, nn.Linear)).in_features
+    in_features = next(c for c in children
+                       if isinstance(c, nn.Linear)).in_features
     x = torch.randn(3, in_features, dtype=weight.dtype, device=weight.device)
     expected, chained = expert(x), x
     for child in children:

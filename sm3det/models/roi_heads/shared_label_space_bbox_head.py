@@ -38,8 +38,8 @@ class SharedLabelSpaceBBoxHead(Shared2FCBBoxHead):
     cross entropy with the other datasets' classes counted as background.
     """
 
-    def __init__(self, num_shared_classes: int,
-                 class_indices: Sequence[int], **kwargs):
+    def __init__(self, num_shared_classes: int, class_indices: Sequence[int],
+                 **kwargs):
         super().__init__(**kwargs)
         class_indices = [int(i) for i in class_indices]
         if (len(class_indices) != self.num_classes
@@ -56,14 +56,16 @@ class SharedLabelSpaceBBoxHead(Shared2FCBBoxHead):
         self.num_shared_classes = num_shared_classes
         # Rebuilt at the shared width (S + 1 outputs).
         self.fc_cls = MODELS.build(
-            dict(self.cls_predictor_cfg, in_features=self.cls_last_dim,
-                 out_features=num_shared_classes + 1))
-        others = sorted(set(range(num_shared_classes + 1)) -
-                        set(class_indices))
-        self.register_buffer('class_indices', torch.tensor(class_indices),
-                             persistent=False)
-        self.register_buffer('other_indices', torch.tensor(others),
-                             persistent=False)
+            dict(
+                self.cls_predictor_cfg,
+                in_features=self.cls_last_dim,
+                out_features=num_shared_classes + 1))
+        others = sorted(
+            set(range(num_shared_classes + 1)) - set(class_indices))
+        self.register_buffer(
+            'class_indices', torch.tensor(class_indices), persistent=False)
+        self.register_buffer(
+            'other_indices', torch.tensor(others), persistent=False)
 
     def forward(self, x: Tuple[Tensor]) -> tuple:
         """RoI features -> (cls scores ``(R, num_classes + 1)``, bbox
