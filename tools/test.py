@@ -19,7 +19,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from sm3det.evaluation import display_names, format_summary_markdown
-from sm3det.utils import load_run_config
+from sm3det.utils import close_distributed, load_run_config
 
 
 def parse_args():
@@ -100,6 +100,7 @@ def main():
             with open(osp.join(cfg.work_dir, 'soi_det.md'), 'w') as f:
                 f.write(table)
             print(table)  # the result a user ran the command for
+    close_distributed()
 
 
 if __name__ == '__main__':

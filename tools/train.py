@@ -14,7 +14,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from sm3det.utils import load_run_config
+from sm3det.utils import close_distributed, load_run_config
 
 
 def parse_args():
@@ -83,6 +83,7 @@ def main():
         Runner.from_cfg(cfg)
         if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -1,4 +1,7 @@
-from .launcher import (CPUDistributedDataParallel, load_run_config,
-                       setup_launcher)
+from .launcher import (CPUDistributedDataParallel, close_distributed,
+                       load_run_config, setup_launcher)
 
-__all__ = ['CPUDistributedDataParallel', 'load_run_config', 'setup_launcher']
+__all__ = [
+    'CPUDistributedDataParallel', 'close_distributed', 'load_run_config',
+    'setup_launcher'
+]

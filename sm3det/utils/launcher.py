@@ -71,3 +71,15 @@ def load_run_config(config: str, cfg_options: Optional[dict], launcher: str,
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config))[0])
     return cfg
+
+
+def close_distributed() -> None:
+    """Destroy the default process group, if any, at the end of a run.
+
+    Left to interpreter exit, gloo's worker threads can outlive the process
+    group and abort a rank ("terminate called without an active
+    exception"), which torchrun then reports as a failed run.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

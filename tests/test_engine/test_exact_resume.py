@@ -91,7 +91,7 @@ import torch
 import sm3det
 from mmengine.dist import get_rank
 from mmengine.runner import Runner
-from sm3det.utils.launcher import load_run_config
+from sm3det.utils.launcher import close_distributed, load_run_config
 
 out, config = sys.argv[1:3]
 
@@ -111,6 +111,7 @@ def train(name, **options):
 train('straight')
 train('resumed', resume=True,
       load_from=os.path.join(out, 'straight', 'iter_3.pth'))
+close_distributed()
 '''
 
 DIST_CONFIG = '''
