@@ -197,7 +197,7 @@ def export_task(cfg: Config,
     """
     if not 0 <= threshold < 1:
         raise ValueError(f'threshold {threshold}: a share, 0 <= t < 1')
-    exported_cfg = export_config(cfg, task, {})  # checks the task first
+    export_config(cfg, task, {})  # a bad task fails here, before routing
     model = MODELS.build(cfg.model)
     load_checkpoint(
         model, checkpoint, map_location='cpu', strict=True, logger='current')
