@@ -705,3 +705,48 @@ def test_bf16_grouped_path_compiles_without_graph_breaks(routing):
     torch.testing.assert_close(loss, expected)
     loss.backward()
     assert moe.experts.fc1.weight.grad.abs().sum() > 0
+
+
+def count_aten_ops(step) -> int:
+    """aten operators of one call of ``step`` made from Python or autograd
+    (not from inside another operator), after a warm-up call."""
+    from torch.profiler import ProfilerActivity, profile
+    step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    return sum(
+        event.name.startswith('aten::')
+        and not (event.cpu_parent is not None
+                 and event.cpu_parent.name.startswith('aten::'))
+        for event in prof.events())
+
+
+@pytest.mark.parametrize('routing', ['grid', 'image'])
+def test_compiled_gate_computes_what_the_eager_one_does(routing):
+    """compile_gate: the same outputs, gradients and balance loss (noisy
+    gating included: inductor's fallback_random draws the eager noise), in
+    far fewer operations."""
+    if not hasattr(torch, 'compile'):
+        pytest.skip('this torch has no torch.compile')
+    import torch._inductor.config as inductor_config
+    _, eager = old_and_new(num_experts=6, top_k=2, routing=routing)
+    compiled = copy.deepcopy(eager)
+    compiled.compile_gate = True
+    x = torch.randn(2, 4, 5, 8)
+    with inductor_config.patch(fallback_random=True):
+        for train in (True, False):
+            expected, got = run_step(eager, x,
+                                     train), run_step(compiled, x, train)
+            for a, b in zip(expected[:3], got[:3]):
+                if a is None:
+                    assert b is None
+                else:
+                    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+            for name, grad in expected[3].items():
+                torch.testing.assert_close(
+                    got[3][name], grad, rtol=1e-5, atol=1e-5, msg=name)
+        ops = [
+            count_aten_ops(lambda: run_step(moe, x, True))
+            for moe in (eager, compiled)
+        ]
+    assert ops[1] < 0.6 * ops[0], ops

@@ -15,8 +15,10 @@ for the old layer (one module per expert, a host read of the per-expert
 counts and a Python loop over the experts: the reference implementation kept
 in ``tests/test_models/test_grid_moe.py``), the new layer (stacked experts;
 ``--backends`` chooses which expert backends of it: ``auto``,
-``grouped_mm``, ``loop``) and the dense MLP. Top-2 routing computes every
-token twice, so 2.0x dense is the ideal for the layer.
+``grouped_mm``, ``loop``; ``--compile-gate`` adds it with its routing
+arithmetic compiled, ``--compile`` the whole layer compiled) and the dense
+MLP. Top-2 routing computes every token twice, so 2.0x dense is the ideal
+for the layer.
 
 Also, per layer shape and model, the number of aten operations of one
 forward + backward (torch.profiler: operator calls made by Python and by
@@ -29,7 +31,8 @@ Usage:
     python tools/analysis_tools/benchmark_moe.py [--device cuda]
         [--precisions fp32 fp16 bf16] [--backends auto loop]
         [--repeats 10] [--backbone-repeats 3] [--backbone-batches 1 4]
-        [--skip-backbone] [--skip-old] [--compile [BACKEND]] [--threads N]
+        [--skip-backbone] [--skip-old] [--compile [BACKEND]] [--compile-gate]
+        [--threads N]
 
 ``fp16`` / ``bf16`` run the forward under autocast (as ``AmpOptimWrapper``
 does, with ``dtype='float16'`` or ``'bfloat16'``); on CPU only fp32 and bf16
@@ -218,17 +221,21 @@ def compare(title: str,
         print(line, flush=True)
 
 
-def moe_variants(
-        build: Callable[[str], nn.Module],
-        backends,
-        old_class,
-        compile_backend: Optional[str] = None) -> Dict[str, nn.Module]:
+def moe_variants(build: Callable[..., nn.Module],
+                 backends,
+                 old_class,
+                 compile_backend: Optional[str] = None,
+                 compile_gate: bool = False) -> Dict[str, nn.Module]:
     """new layer/backbone per backend (same weights), optionally the first
-    of them under torch.compile, and the old one."""
+    of them with ``compile_gate`` and under torch.compile, and the old one.
+    ``build(backend, compile_gate=False)`` makes one."""
     models = OrderedDict()
     for backend in backends:
         torch.manual_seed(0)
         models[f'new ({backend})'] = build(backend)
+    if compile_gate:
+        torch.manual_seed(0)
+        models['new (compiled gate)'] = build(backends[0], compile_gate=True)
     if compile_backend:
         torch.manual_seed(0)
         models['new (compiled)'] = torch.compile(
@@ -247,37 +254,51 @@ def benchmark_layers(device,
                      amp,
                      backends,
                      old_class,
-                     compile_backend=None) -> None:
+                     compile_backend=None,
+                     compile_gate=False) -> None:
     for name, (batch, height, width, channels) in LAYER_SHAPES.items():
         torch.manual_seed(0)
         models = OrderedDict(dense=ConvNeXtMLP(channels).to(device).train())
         models.update(
             moe_variants(
-                lambda backend: GridMoE(
+                lambda backend, compile_gate=False: GridMoE(
                     channels,
                     expert_cfg=dict(type='ConvNeXtMLP', in_channels=channels),
                     num_experts=8,
                     top_k=2,
-                    expert_backend=backend).to(device).train(), backends,
-                old_class, compile_backend))
+                    expert_backend=backend,
+                    compile_gate=compile_gate).to(device).train(),
+                backends,
+                old_class,
+                compile_backend,
+                compile_gate))
         inputs = torch.randn(
             batch, height, width, channels, device=device, requires_grad=True)
         compare(f'layer {name}', models, inputs, repeats, amp, ops=True)
 
 
-def benchmark_backbones(device, repeats, batches, amp, backends,
-                        old_class) -> None:
+def benchmark_backbones(device,
+                        repeats,
+                        batches,
+                        amp,
+                        backends,
+                        old_class,
+                        compile_gate=False) -> None:
 
-    def build(backend):
+    def build(backend, compile_gate=False):
         return ConvNeXtMoE(
             'tiny',
-            moe_cfg=dict(num_experts=8, top_k=2,
-                         expert_backend=backend)).to(device).train()
+            moe_cfg=dict(
+                num_experts=8,
+                top_k=2,
+                expert_backend=backend,
+                compile_gate=compile_gate)).to(device).train()
 
     torch.manual_seed(0)
     models = OrderedDict(
         dense=ConvNeXtMoE('tiny', moe_blocks=[]).to(device).train())
-    models.update(moe_variants(build, backends, old_class))
+    models.update(
+        moe_variants(build, backends, old_class, compile_gate=compile_gate))
     for batch in batches:
         images = torch.randn(batch, 3, 800, 800, device=device)
         compare(
@@ -332,6 +353,11 @@ def main(argv=None):
         help='also time the new layer under torch.compile '
         '(default backend inductor; on CPU its grouped_mm '
         'compiles in bf16 only)')
+    parser.add_argument(
+        '--compile-gate',
+        action='store_true',
+        help='also time the new layer with compile_gate=True (its routing '
+        'arithmetic under torch.compile)')
     parser.add_argument('--threads', type=int, help='CPU threads for torch')
     args = parser.parse_args(argv)
     if args.threads:
@@ -348,11 +374,11 @@ def main(argv=None):
             flush=True)
         amp = AMP_DTYPES[precision]
         benchmark_layers(device, args.repeats, amp, args.backends, old_class,
-                         args.compile)
+                         args.compile, args.compile_gate)
         if not args.skip_backbone:
             benchmark_backbones(device, args.backbone_repeats,
                                 args.backbone_batches, amp, args.backends,
-                                old_class)
+                                old_class, args.compile_gate)
 
 
 if __name__ == '__main__':

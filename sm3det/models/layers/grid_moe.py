@@ -37,6 +37,7 @@ expert, so a backbone that swaps a dense layer for a GridMoE loads its dense
 checkpoint with no key rewriting and then computes what the dense model
 computes.
 """
+import functools
 import math
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -175,6 +176,12 @@ class GridMoE(nn.Module):
             for bf16 on CUDA sm90+ (where it was measured faster), else the
             loop; the loop also where rows are not 16-byte aligned and under
             ``torch.jit`` tracing (FLOP counting).
+        compile_gate (bool): Run the routing arithmetic (router, noisy
+            gate, top-k, balance loss) under ``torch.compile(dynamic=True)``:
+            it fuses into a few kernels, about 130 fewer operations (kernel
+            launches on a GPU) per forward + backward. Compiled on first use,
+            once per channel count (seconds); the gating noise then comes
+            from the compiled kernels' generator. Defaults to False.
 
     Checkpoints: besides its own keys, ``load_state_dict`` accepts the
     per-expert keys ``experts.<e>.<key>`` of earlier checkpoints (stacked),
@@ -203,7 +210,8 @@ class GridMoE(nn.Module):
                  noise_epsilon: float = 0.01,
                  balance_loss_weight: float = 0.01,
                  routing: str = 'grid',
-                 expert_backend: str = 'auto'):
+                 expert_backend: str = 'auto',
+                 compile_gate: bool = False):
         super().__init__()
         if not 1 <= top_k <= num_experts:
             raise ValueError(f'GridMoE needs 1 <= top_k <= num_experts, got '
@@ -224,6 +232,7 @@ class GridMoE(nn.Module):
         self.balance_loss_weight = balance_loss_weight
         self.routing = routing
         self.expert_backend = expert_backend
+        self.compile_gate = compile_gate
 
         # Parts resolve in this plugin's scope, also when the model around
         # the backbone is built in another one (e.g. mmdet's GFL).
@@ -332,14 +341,23 @@ class GridMoE(nn.Module):
             units = x.reshape(batch, height * width, channels)
             router_inputs = units.mean(dim=1)
 
-        gates, expert_index, logits = self._gate(router_inputs)
+        gates, expert_index, logits = self._maybe_compiled(
+            '_gate', router_inputs)
         mixed, slot_ends = self._run_experts(units, gates, expert_index)
 
-        self.last_balance_loss = self._balance_loss(
-            gates, expert_index, slot_ends, logits) if self.training else None
+        self.last_balance_loss = self._maybe_compiled(
+            '_balance_loss', gates, expert_index, slot_ends,
+            logits) if self.training else None
         if self.record_expert_counts or self.record_expert_map:
             self._record(expert_index, batch, height, width)
         return mixed.reshape(batch, height, width, -1)
+
+    def _maybe_compiled(self, method: str, *args):
+        """``self.<method>(*args)``, compiled with ``compile_gate``."""
+        function = getattr(type(self), method)
+        if self.compile_gate:
+            function = _compiled(function)
+        return function(self, *args)
 
     def _gate(
         self, router_inputs: torch.Tensor
@@ -491,6 +509,13 @@ class GridMoE(nn.Module):
                 expert_map = expert_index[:, None, None, :].expand(
                     batch, height, width, -1)
             self.last_expert_map = expert_map.clone()
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(function):
+    """``function`` under ``torch.compile``, built once for every layer
+    (dynamic shapes: token counts vary from batch to batch)."""
+    return torch.compile(function, dynamic=True)
 
 
 def as_expert_tensor(key: str, value: torch.Tensor,
