@@ -96,25 +96,49 @@ def test_identical_experts_give_the_expert_output(routing):
         torch.testing.assert_close(moe(x), expected)
 
 
-def test_each_expert_computes_only_its_tokens(monkeypatch):
+@pytest.mark.parametrize('backend', ['grouped_mm', 'auto'])
+def test_each_expert_computes_only_its_tokens(monkeypatch, backend):
+    """grouped_mm: fc1 and fc2 are each one grouped GEMM over exactly the
+    routed slots; auto on CPU: one expert at a time, each expert's own rows
+    through fc1 then fc2 with its own weights, and no grouped GEMM."""
     torch.manual_seed(0)
-    moe = build_moe(num_experts=4, top_k=2).eval()
-    seen = []
-    grouped_mm = torch.nn.functional.grouped_mm
+    moe = build_moe(num_experts=4, top_k=2, expert_backend=backend).eval()
+    grouped, linear = [], []
+    grouped_mm, f_linear = F.grouped_mm, F.linear
 
-    def spy(x, weight, offs):
-        seen.append((x.shape[0], offs.tolist()))
+    def grouped_spy(x, weight, offs):
+        grouped.append((x.shape[0], offs.tolist()))
         return grouped_mm(x, weight, offs=offs)
 
-    monkeypatch.setattr(torch.nn.functional, 'grouped_mm', spy)
+    def linear_spy(x, weight, bias=None):
+        linear.append((x.shape[0], weight))
+        return f_linear(x, weight, bias)
+
+    monkeypatch.setattr(F, 'grouped_mm', grouped_spy)
+    monkeypatch.setattr(F, 'linear', linear_spy)
     moe.record_routing(expert_counts=True)
     moe(torch.randn(3, 4, 5, 8))
     counts = moe.last_expert_counts
     assert counts.shape == (3, 4)
     assert counts.sum(dim=1).tolist() == [4 * 5 * 2] * 3
-    # fc1 and fc2: each one grouped GEMM over exactly the routed slots.
-    ends = counts.sum(0).cumsum(0).tolist()
-    assert seen == [(3 * 4 * 5 * 2, ends)] * 2
+    slots = counts.sum(0)
+    stacked = (moe.experts.fc1.weight, moe.experts.fc2.weight)
+    expert_linears = [(n, w) for n, w in linear
+                      if any(w._base is s for s in stacked)]
+    if backend == 'grouped_mm':
+        assert grouped == [(3 * 4 * 5 * 2, slots.cumsum(0).tolist())] * 2
+        assert not expert_linears
+        return
+    assert not grouped
+    expected = []
+    for e in range(4):
+        if slots[e]:
+            expected += [(slots[e].item(), moe.experts.fc1.weight[e]),
+                         (slots[e].item(), moe.experts.fc2.weight[e])]
+    assert len(expert_linears) == len(expected)
+    for (rows, weight), (want_rows,
+                         want_weight) in zip(expert_linears, expected):
+        assert rows == want_rows and torch.equal(weight, want_weight)
 
 
 def test_slot_permutations_have_exact_gradients():
@@ -729,7 +753,8 @@ def test_compiled_gate_computes_what_the_eager_one_does(routing):
     if not hasattr(torch, 'compile'):
         pytest.skip('this torch has no torch.compile')
     import torch._inductor.config as inductor_config
-    _, eager = old_and_new(num_experts=6, top_k=2, routing=routing)
+    _, eager = old_and_new(
+        num_experts=6, top_k=2, routing=routing, backend='grouped_mm')
     compiled = copy.deepcopy(eager)
     compiled.compile_gate = True
     x = torch.randn(2, 4, 5, 8)

@@ -32,11 +32,14 @@ Usage:
         [--precisions fp32 fp16 bf16] [--backends auto loop]
         [--repeats 10] [--backbone-repeats 3] [--backbone-batches 1 4]
         [--skip-backbone] [--skip-old] [--compile [BACKEND]] [--compile-gate]
-        [--threads N]
+        [--threads N] [--glibc-default]
 
 ``fp16`` / ``bf16`` run the forward under autocast (as ``AmpOptimWrapper``
 does, with ``dtype='float16'`` or ``'bfloat16'``); on CPU only fp32 and bf16
-exist. On a shared CPU, ``--threads 1`` gives the steadiest ratios.
+exist. On a shared CPU, ``--threads 1`` gives the steadiest ratios. On CPU
+glibc keeps large freed blocks for reuse, as ``tools/train.py`` sets it
+(:func:`sm3det.utils.reuse_large_cpu_blocks`); ``--glibc-default`` times
+glibc's default, which maps them afresh every step.
 """
 import argparse
 import importlib.util
@@ -55,6 +58,7 @@ from torch.profiler import ProfilerActivity, profile
 import sm3det  # noqa: F401  (before mmrotate)
 from sm3det.models.backbones import ConvNeXtMLP, ConvNeXtMoE
 from sm3det.models.layers import GridMoE, moe_balance_loss, moe_layers
+from sm3det.utils import reuse_large_cpu_blocks
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 LAYER_SHAPES = OrderedDict([
@@ -359,6 +363,11 @@ def main(argv=None):
         help='also time the new layer with compile_gate=True (its routing '
         'arithmetic under torch.compile)')
     parser.add_argument('--threads', type=int, help='CPU threads for torch')
+    parser.add_argument(
+        '--glibc-default',
+        action='store_true',
+        help='on CPU, leave glibc returning large freed blocks to the kernel '
+        '(by default they are kept for reuse, as tools/train.py does)')
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -366,6 +375,10 @@ def main(argv=None):
     name = (
         torch.cuda.get_device_name(device)
         if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads')
+    if device.type == 'cpu':
+        reused = not args.glibc_default and reuse_large_cpu_blocks()
+        name += (', glibc reuses large blocks'
+                 if reused else ', glibc maps large blocks afresh')
     old_class = None if args.skip_old else load_old_layer_class()
     for precision in args.precisions:
         print(

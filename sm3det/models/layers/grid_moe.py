@@ -18,10 +18,10 @@ path):
    stably sorted by expert; the cumulative counts, on the device, delimit
    each expert's rows;
 5. the experts, stored as stacked parameters
-   (:mod:`~sm3det.models.layers.stacked_experts`), compute each row with its
-   expert in one grouped GEMM per linear layer (or, where ``grouped_mm`` is
-   missing or slow, one matmul per expert after one host read of the
-   counts), and the slots are put back and gate-mixed;
+   (:mod:`~sm3det.models.layers.stacked_experts`), compute their rows: one
+   grouped GEMM per linear layer on a GPU that has a fast one, else one
+   expert at a time after one host read of the counts (on CPU this is the
+   faster way), and the slots are put back and gate-mixed;
 6. the load-balancing loss ``w * (cv^2(importance) + cv^2(load))`` is kept in
    ``last_balance_loss`` (training only) for the model to collect
    (:func:`~sm3det.models.layers.moe_utils.moe_balance_loss`).
@@ -171,11 +171,14 @@ class GridMoE(nn.Module):
             (one per image, from pooled features). Defaults to ``'grid'``.
         expert_backend (str): How the experts compute: ``'grouped_mm'`` (one
             grouped GEMM per linear layer, no host synchronisation),
-            ``'loop'`` (one matmul per expert with tokens, one host read of
-            the counts) or ``'auto'`` (default): ``grouped_mm`` on CPU and
-            for bf16 on CUDA sm90+ (where it was measured faster), else the
-            loop; the loop also where rows are not 16-byte aligned and under
-            ``torch.jit`` tracing (FLOP counting).
+            ``'loop'`` (one expert at a time through the whole expert, one
+            host read of the counts) or ``'auto'`` (default): ``grouped_mm``
+            for bf16 on CUDA sm90+, the loop elsewhere: on CPU (measured
+            faster: ``grouped_mm`` loops over the experts there too) and on
+            CUDA in other dtypes and on older GPUs (where ``grouped_mm``
+            falls back to a host-side loop itself).
+            The loop is also taken where rows are not 16-byte aligned and
+            under ``torch.jit`` tracing (FLOP counting).
         compile_gate (bool): Run the routing arithmetic (router, noisy
             gate, top-k, balance loss) under ``torch.compile(dynamic=True)``:
             it fuses into a few kernels, about 130 fewer operations (kernel
@@ -461,13 +464,10 @@ class GridMoE(nn.Module):
             return False
         if self.expert_backend == 'grouped_mm':
             return True
-        if not HAS_GROUPED_MM:
-            return False
-        if x.device.type == 'cpu':
-            return True
-        # CUDA: the synchronisation-free kernel is bf16 on sm90+; other
-        # dtypes and GPUs fall back to a host-side loop inside grouped_mm.
-        return (x.device.type == 'cuda' and dtype == torch.bfloat16
+        # The synchronisation-free kernel is CUDA bf16 on sm90+; elsewhere
+        # grouped_mm loops over the experts itself, over all-rows buffers.
+        return (HAS_GROUPED_MM and x.device.type == 'cuda'
+                and dtype == torch.bfloat16
                 and torch.cuda.get_device_capability(x.device) >= (9, 0))
 
     def _balance_loss(self, gates: torch.Tensor, expert_index: torch.Tensor,
