@@ -56,9 +56,11 @@ import torch.nn as nn
 from torch.profiler import ProfilerActivity, profile
 
 import sm3det  # noqa: F401  (before mmrotate)
-from sm3det.models.backbones import ConvNeXtMLP, ConvNeXtMoE
+# Modules, not packages: tools/analysis_tools/run_moe_only.py runs this
+# script with only the MoE modules importable (no mmcv ops needed).
+from sm3det.models.backbones.convnext_moe import ConvNeXtMLP, ConvNeXtMoE
 from sm3det.models.layers import GridMoE, moe_balance_loss, moe_layers
-from sm3det.utils import reuse_large_cpu_blocks
+from sm3det.utils.cpu_memory import reuse_large_cpu_blocks
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 LAYER_SHAPES = OrderedDict([
@@ -197,24 +199,25 @@ def cuda_extras(model, inputs, amp) -> str:
     return f'{peak:.2f} GiB, {syncs} syncs'
 
 
-def compare(title: str,
-            models: Dict[str, nn.Module],
-            inputs: torch.Tensor,
-            repeats: int,
-            amp: Optional[torch.dtype],
-            ops: bool,
-            warmup: int = 1) -> None:
+def compare(title: str, models: Dict[str, nn.Module], inputs: torch.Tensor,
+            repeats: int, amp: Optional[torch.dtype], ops: bool) -> None:
     """Interleaved medians of every model; prints each and its ratio to
-    the dense one (the first)."""
+    the dense one (the first). A model that fails its warm-up step (e.g. an
+    expert backend this device or dtype lacks) is reported and left out."""
+    print(f'{title}  (median of {repeats})')
+    for name, model in list(models.items()):
+        try:
+            step(model, inputs, amp)  # warm-up
+        except (RuntimeError, NotImplementedError, ValueError) as error:
+            print(f'    {name:<18} cannot run here: '
+                  f'{str(error).splitlines()[0][:160]}')
+            del models[name]
     times = {name: [] for name in models}
-    for repeat in range(warmup + repeats):
+    for _ in range(repeats):
         for name, model in models.items():
-            seconds = time_step(model, inputs, amp)
-            if repeat >= warmup:
-                times[name].append(seconds)
+            times[name].append(time_step(model, inputs, amp))
     medians = {name: statistics.median(t) for name, t in times.items()}
     dense = medians[next(iter(models))]
-    print(f'{title}  (median of {repeats})')
     for name, model in models.items():
         line = (f'    {name:<18} {medians[name] * 1e3:9.1f} ms  '
                 f'{medians[name] / dense:5.2f}x dense')
