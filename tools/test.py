@@ -13,15 +13,13 @@ import json
 import os
 import os.path as osp
 
-import torch
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from sm3det.evaluation import display_names, format_summary_markdown
-from sm3det.utils import (close_distributed, load_run_config,
-                          reuse_large_cpu_blocks)
+from sm3det.utils import close_distributed, load_run_config
 
 
 def parse_args():
@@ -78,8 +76,6 @@ def main():
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
-    if not torch.cuda.is_available():
-        reuse_large_cpu_blocks()
 
     runner = (
         Runner.from_cfg(cfg)

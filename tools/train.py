@@ -9,14 +9,12 @@ Multi-GPU / multi-process runs go through ``tools/dist_train.sh`` or
 import argparse
 import os
 
-import torch
 from mmengine.config import DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from sm3det.utils import (close_distributed, load_run_config,
-                          reuse_large_cpu_blocks)
+from sm3det.utils import close_distributed, load_run_config
 
 
 def parse_args():
@@ -56,8 +54,6 @@ def main():
     args = parse_args()
     cfg = load_run_config(args.config, args.cfg_options, args.launcher,
                           args.work_dir)
-    if not torch.cuda.is_available():
-        reuse_large_cpu_blocks()
 
     if args.amp:
         # an fp32 wrapper -> its AMP twin (SM3Det's skips non-finite steps)

@@ -16,6 +16,8 @@ from mmengine.config import Config
 from mmengine.model import MMDistributedDataParallel
 from mmrotate.registry import MODEL_WRAPPERS
 
+from .cpu_memory import reuse_large_cpu_blocks
+
 
 @MODEL_WRAPPERS.register_module()
 class CPUDistributedDataParallel(MMDistributedDataParallel):
@@ -57,6 +59,8 @@ def setup_launcher(cfg, launcher: str) -> None:
 def load_run_config(config: str, cfg_options: Optional[dict], launcher: str,
                     work_dir: Optional[str]) -> Config:
     """The config of a run: file + ``--cfg-options`` + launcher + work dir.
+    Without CUDA it also lets glibc reuse large freed blocks
+    (:func:`~sm3det.utils.cpu_memory.reuse_large_cpu_blocks`).
 
     The work dir is, in order: ``work_dir``, the config's own ``work_dir``,
     ``./work_dirs/<config file name>``.
@@ -65,6 +69,8 @@ def load_run_config(config: str, cfg_options: Optional[dict], launcher: str,
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     setup_launcher(cfg, launcher)
+    if not torch.cuda.is_available():
+        reuse_large_cpu_blocks()
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
