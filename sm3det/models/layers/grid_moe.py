@@ -443,14 +443,16 @@ class GridMoE(nn.Module):
         image-routed slot is the H*W rows of one image."""
         rows_per_slot = 1 if expert_inputs.dim() == 2 else \
             expert_inputs.shape[1]
-        if rows_per_slot > 1:
-            sorted_experts = sorted_experts.repeat_interleave(rows_per_slot)
-            ends = ends * rows_per_slot
-        host_counts = None
+        ends = ends * rows_per_slot if rows_per_slot > 1 else ends
         if not self._use_grouped_mm(expert_inputs):
             host_ends = ends.tolist()  # the loop's one host sync
-            host_counts = [b - a for a, b in zip([0] + host_ends, host_ends)]
-        return ExpertRows(sorted_experts, ends, host_counts)
+            return ExpertRows(
+                None, ends,
+                [b - a for a, b in zip([0] + host_ends, host_ends)])
+        # Each row's expert: only the grouped path's bias lookup needs it.
+        return ExpertRows(
+            sorted_experts.repeat_interleave(rows_per_slot)
+            if rows_per_slot > 1 else sorted_experts, ends, None)
 
     def _use_grouped_mm(self, x: torch.Tensor) -> bool:
         """The grouped GEMM, or the per-expert loop (see ``expert_backend``).

@@ -40,14 +40,15 @@ class ExpertRows(NamedTuple):
     """Where each expert's rows lie in an expert-sorted input.
 
     Attributes:
-        row_expert: ``(R,)`` int64 expert of each row (non-decreasing).
+        row_expert: ``(R,)`` int64 expert of each row (non-decreasing) on
+            the grouped path, None on the other.
         ends: ``(N,)`` int32 cumulative row counts: expert ``e`` owns rows
             ``ends[e-1]:ends[e]`` (``grouped_mm``'s ``offs``).
         host_counts: Per-expert row counts as a Python list for the
             one-expert-at-a-time path, None on the grouped path (so no
             host sync).
     """
-    row_expert: torch.Tensor
+    row_expert: Optional[torch.Tensor]
     ends: torch.Tensor
     host_counts: Optional[List[int]]
 
