@@ -1,10 +1,12 @@
 """SM3Det: one detector for SAR, optical and infrared remote sensing images.
 
-Importing this package applies the stack's compatibility fixes and registers
-every module into MMRotate 1.x's registries (mmdet modules as ``mmdet.X``).
+Importing this package registers every module into MMRotate 1.x's registries
+(mmdet modules as ``mmdet.X``). The stack's compatibility fixes come first:
+``sm3det_compat`` is imported at interpreter start by the ``.pth`` file that
+installing this project adds; importing it here covers a run from a checkout
+that was never installed. It must precede every import of mmrotate below.
 """
-from . import apis  # noqa: F401,E402  (inference; needs the modules above)
-from . import compat  # noqa: F401  (must run before mmrotate is imported)
-from . import datasets, engine, evaluation, models, utils  # noqa: F401,E402
+import sm3det_compat  # noqa: F401  (first: before anything imports mmrotate)
+from . import apis, datasets, engine, evaluation, models, utils  # noqa: F401
 
 __version__ = '0.1.0'

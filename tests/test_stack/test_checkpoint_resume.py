@@ -1,7 +1,7 @@
 """A Runner saves a checkpoint and resumes from it under torch >= 2.6, and
 ``ResumableCheckpointHook`` never leaves a half-written one behind.
 
-torch loads with ``weights_only=True`` by default; ``sm3det.compat``
+torch loads with ``weights_only=True`` by default; ``sm3det_compat``
 allow-lists the classes mmengine stores, so resuming works while files with
 other pickled objects are still refused.
 """

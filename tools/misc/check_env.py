@@ -1,14 +1,20 @@
 """Check that the SM3Det stack is installed and consistent.
 
-Exits 0 when torch, mmengine 0.10.x, mmcv 2.0.1 with compiled ops, mmdet
-3.1.0, mmrotate 1.0.0rc1 and pycocotools import, and ``sm3det`` is installed
-from the given checkout. Otherwise prints what is missing and exits 1.
+Exits 0 when torch, mmengine 0.10.x, mmcv 2.0.1 (compiled, or mmcv-lite with
+the PyTorch kernels of ``sm3det_compat``), mmdet 3.1.0, mmrotate 1.0.0rc1 and
+the test requirements import, the startup hook that applies the stack's fixes
+ran in this interpreter, and ``sm3det`` is installed from the given checkout.
+Otherwise prints what is missing and exits 1.
 """
-import argparse
-import importlib
-import os
-import os.path as osp
 import sys
+
+# Before any import below: was sm3det_compat imported by its .pth at start?
+STARTUP_HOOK_RAN = 'sm3det_compat' in sys.modules
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import os  # noqa: E402
+import os.path as osp  # noqa: E402
 
 EXPECTED = {
     'mmengine': lambda v: v.startswith('0.10.'),
@@ -18,13 +24,18 @@ EXPECTED = {
 }
 
 
-def check(root):
+def check(root, compiled_ops=False):
     """Return a list of human-readable problems (empty when all is well)."""
     problems = []
+    if not STARTUP_HOOK_RAN:
+        problems.append(
+            'the sm3det_compat.pth startup hook did not run (pip install -e . '
+            'installs it into site-packages): MMRotate\'s own tools/train.py '
+            'and tools/test.py fail without it')
     try:
         import torch  # noqa: F401
     except ImportError as e:
-        return [f'torch does not import: {e}']
+        return problems + [f'torch does not import: {e}']
     for name, ok in EXPECTED.items():
         try:
             mod = importlib.import_module(name)
@@ -34,10 +45,10 @@ def check(root):
         if not ok(mod.__version__):
             problems.append(
                 f'{name} {mod.__version__} is not the supported version')
-    try:
-        importlib.import_module('mmcv._ext')
-    except Exception as e:  # noqa: BLE001
-        problems.append(f'mmcv was installed without its compiled ops: {e}')
+    import sm3det_compat
+    if compiled_ops and sm3det_compat.ops_backend() != 'compiled':
+        problems.append('mmcv was installed without its compiled ops '
+                        '(bash tools/install.sh --compiled-ops builds them)')
     for name in ('pycocotools', 'shapely', 'pytest', 'flake8', 'isort',
                  'yapf'):
         try:
@@ -60,12 +71,16 @@ def main():
         '--root',
         default=None,
         help='checkout that sm3det must be installed from')
+    parser.add_argument(
+        '--compiled-ops',
+        action='store_true',
+        help="require mmcv's compiled ops (not the PyTorch kernels)")
     parser.add_argument('--quiet', action='store_true')
     args = parser.parse_args()
     # Importing from the checkout itself would hide a missing editable install.
     root = osp.realpath(args.root or '')
     sys.path = [p for p in sys.path if osp.realpath(p or os.getcwd()) != root]
-    problems = check(args.root)
+    problems = check(args.root, args.compiled_ops)
     if not args.quiet:
         for p in problems:
             print(f'[check_env] {p}')
@@ -75,10 +90,17 @@ def main():
             import mmengine
             import mmrotate
             import torch
+
+            import sm3det_compat
+            ops = {
+                'compiled': 'compiled mmcv ops',
+                'pytorch': 'PyTorch kernels of sm3det_compat.ops'
+            }[sm3det_compat.ops_backend()]
             print(f'[check_env] OK: torch {torch.__version__}, mmengine '
-                  f'{mmengine.__version__}, mmcv {mmcv.__version__} (ops), '
+                  f'{mmengine.__version__}, mmcv {mmcv.__version__}, '
                   f'mmdet {mmdet.__version__}, '
-                  f'mmrotate {mmrotate.__version__}')
+                  f'mmrotate {mmrotate.__version__}; kernels: {ops}; '
+                  'startup hook: sm3det_compat.pth')
     sys.exit(1 if problems else 0)
 
 

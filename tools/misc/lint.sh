@@ -13,7 +13,7 @@ set -uo pipefail
 PY=${PYTHON:-python3}
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 if (($#)); then paths=("$@"); else
-    paths=(sm3det tools tests configs setup.py); fi
+    paths=(sm3det sm3det_compat tools tests configs setup.py); fi
 
 status=0
 echo "[lint] flake8"

@@ -200,7 +200,7 @@ def load_original_checkpoint(path: str, unsafe_pickle: bool = False) -> dict:
     """Load a torch 1.x / mmcv 1.x checkpoint safely.
 
     ``torch.load(weights_only=True)``: tensors and plain data only (plus
-    the few mmengine classes ``sm3det.compat`` allow-lists). A file with
+    the few mmengine classes ``sm3det_compat`` allow-lists). A file with
     other pickled objects is refused unless ``unsafe_pickle`` (then it is
     fully unpickled, with a warning: only for files you trust).
     """
