@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
 # Installs the SM3Det stack into the current Python environment.
 #
-#   bash tools/install.sh            # idempotent: a second run only checks
+#   bash tools/install.sh                 # idempotent: a second run only checks
+#   bash tools/install.sh --compiled-ops  # also build mmcv's C++ ops (10-50 min)
 #
-# Order matters: torch first (mmcv compiles against it), then mmengine, then
-# mmcv 2.0.1 built from source with its ops, then mmdet 3.1.0 / mmrotate
-# 1.0.0rc1, then this package (editable). The built mmcv wheel is cached under
-# $SM3DET_CACHE (default ~/.cache/sm3det), keyed by torch version and CUDA, so
-# a rerun or a fresh clone reuses it.
+# Order: torch, mmengine, mmcv 2.0.1, mmdet 3.1.0 / mmrotate 1.0.0rc1, then
+# this package (editable). mmcv comes as `mmcv-lite` (its pure-Python part)
+# by default: its kernels are then sm3det_compat's PyTorch ones, and nothing
+# is compiled. With --compiled-ops (or SM3DET_COMPILED_OPS=1) mmcv is built
+# from source with its C++ (and, with a CUDA torch, CUDA) kernels; the wheel
+# is cached under $SM3DET_CACHE (default ~/.cache/sm3det), keyed by torch
+# version and CUDA, so a rerun or a fresh clone reuses it. An installed
+# compiled mmcv is always kept.
 #
-# Environment: PYTHON (default python3), SM3DET_CACHE, MAX_JOBS (mmcv build).
+# Environment: PYTHON (default python3), SM3DET_CACHE, SM3DET_COMPILED_OPS,
+# MAX_JOBS (mmcv build).
 set -Eeuo pipefail
+
+COMPILED_OPS=${SM3DET_COMPILED_OPS:-0}
+for arg in "$@"; do
+    case $arg in
+        --compiled-ops) COMPILED_OPS=1 ;;
+        *) echo "usage: bash tools/install.sh [--compiled-ops]" >&2; exit 2 ;;
+    esac
+done
 
 PY=${PYTHON:-python3}
 export PIP_ROOT_USER_ACTION=ignore
@@ -33,8 +46,11 @@ command -v "$PY" >/dev/null || die "no '$PY' on PATH (set PYTHON=/path/to/python
 pyok 'import sys; assert sys.version_info >= (3, 8)' || die "Python >= 3.8 is required"
 "$PY" -m pip --version >/dev/null 2>&1 || die "pip is not available for $PY"
 
+check_args=(--root "$ROOT")
+[[ $COMPILED_OPS == 1 ]] && check_args+=(--compiled-ops)
+
 # Fast path: everything present and this checkout is the one installed.
-if "$PY" "$ROOT/tools/misc/check_env.py" --root "$ROOT" --quiet 2>/dev/null; then
+if "$PY" "$ROOT/tools/misc/check_env.py" "${check_args[@]}" --quiet 2>/dev/null; then
     say "environment complete, nothing to do"
     exit 0
 fi
@@ -47,24 +63,27 @@ else
     pip_q "torch==$TORCH_CPU_VERSION"
 fi
 
-# 2. Build requirements for mmcv and the runtime stack except mmcv itself.
-pyok 'import pkg_resources, wheel, ninja' || {
-    say "installing build requirements (setuptools with pkg_resources, wheel, ninja)"
-    pip_q -r "$ROOT/requirements/build.txt"; }
+# 2. mmengine.
 pyok 'import mmengine; assert mmengine.__version__.startswith("0.10.")' || {
     say "installing mmengine 0.10.x"; pip_q "mmengine>=0.10.4,<0.11"; }
 
-# 3. mmcv with compiled ops, from the wheel cache or built once from source.
-mmcv_ok='import mmcv, mmcv._ext; assert mmcv.__version__ == "'$MMCV_VERSION'"'
-if ! pyok "$mmcv_ok"; then
-    key=$("$PY" - <<'EOF'
-import sys, torch
-cuda = torch.version.cuda if torch.cuda.is_available() else None
-tag = 'cu' + cuda.replace('.', '') if cuda else 'cpu'
-print(f"torch{torch.__version__.split('+')[0]}-{tag}-py{sys.version_info[0]}{sys.version_info[1]}")
-EOF
-)
-    wheel_dir="$CACHE/wheels/$key"
+# 3. mmcv: a compiled one already installed is kept; otherwise mmcv-lite, or
+#    with --compiled-ops a build from source (from the wheel cache if there).
+compiled_ok='import importlib.machinery as m, mmcv; assert mmcv.__version__ == "'$MMCV_VERSION'"; assert m.PathFinder.find_spec("mmcv._ext", mmcv.__path__)'
+mmcv_ok='import mmcv; assert mmcv.__version__ == "'$MMCV_VERSION'"'
+if pyok "$compiled_ok"; then
+    say "mmcv $MMCV_VERSION with compiled ops already installed, keeping it"
+elif [[ $COMPILED_OPS != 1 ]]; then
+    pyok "$mmcv_ok" || {
+        say "installing mmcv-lite $MMCV_VERSION (no compiling: sm3det_compat's PyTorch kernels serve mmcv.ops)"
+        pip_q "mmcv-lite==$MMCV_VERSION"; }
+else
+    pyok 'import pkg_resources, wheel, ninja' || {
+        say "installing build requirements (setuptools with pkg_resources, wheel, ninja)"
+        pip_q -r "$ROOT/requirements/build.txt"; }
+    # keyed by torch version, CUDA and Python (one rule, in the package)
+    wheel_dir=$(cd "$ROOT" && "$PY" -c 'from sm3det_compat.mmcv_ext import compiled_wheel_dir; print(compiled_wheel_dir())')
+    key=$(basename "$wheel_dir")
     mkdir -p "$wheel_dir"
     if ! ls "$wheel_dir"/mmcv-$MMCV_VERSION-*.whl >/dev/null 2>&1; then
         command -v "${CXX:-g++}" >/dev/null || die "no C++ compiler (g++) found: mmcv $MMCV_VERSION must be compiled (apt-get install g++)"
@@ -117,8 +136,11 @@ EOF
     else
         say "reusing cached mmcv wheel from $wheel_dir"
     fi
+    # mmcv-lite and mmcv install the same files: one replaces the other.
+    "$PY" -m pip uninstall -q -y mmcv-lite >/dev/null 2>&1 || true
     pip_q "$wheel_dir"/mmcv-$MMCV_VERSION-*.whl
-    pyok "$mmcv_ok" || die "mmcv installed but its compiled ops (mmcv._ext) do not import"
+    pyok "$compiled_ok" && pyok 'import mmcv._ext' ||
+        die "mmcv installed but its compiled ops (mmcv._ext) do not import"
 fi
 
 # 4. mmdet, mmrotate and the rest of the runtime stack (mmcv is satisfied now).
@@ -130,5 +152,5 @@ pyok 'import mmdet, mmrotate, pycocotools, shapely, matplotlib, pytest, flake8, 
 say "installing sm3det (editable) from $ROOT"
 pip_q --no-deps --no-build-isolation -e "$ROOT"
 
-"$PY" "$ROOT/tools/misc/check_env.py" --root "$ROOT" || die "the environment check failed (see above)"
+"$PY" "$ROOT/tools/misc/check_env.py" "${check_args[@]}" || die "the environment check failed (see above)"
 say "done"

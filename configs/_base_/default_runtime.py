@@ -18,6 +18,8 @@ default_hooks = dict(
     # steps; stops after 10 skipped in a row.
     non_finite=dict(type='NonFiniteGuardHook', max_consecutive_skips=10),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # 'mmcv kernels: compiled / PyTorch' in the log (results can differ a bit)
+    kernels=dict(type='KernelBackendHook'),
     visualization=dict(type='mmdet.DetVisualizationHook'))
 
 env_cfg = dict(
