@@ -56,8 +56,6 @@ import torch.nn as nn
 from torch.profiler import ProfilerActivity, profile
 
 import sm3det  # noqa: F401  (before mmrotate)
-# Modules, not packages: tools/analysis_tools/run_moe_only.py runs this
-# script with only the MoE modules importable (no mmcv ops needed).
 from sm3det.models.backbones.convnext_moe import ConvNeXtMLP, ConvNeXtMoE
 from sm3det.models.layers import GridMoE, moe_balance_loss, moe_layers
 from sm3det.utils.cpu_memory import reuse_large_cpu_blocks
