@@ -32,7 +32,8 @@ class _PostImportFinder:
 
 def call_after_import(name, callback):
     """Call ``callback(module)`` now if ``name`` is imported, else right
-    after it is. ``name`` must be a top-level module found on ``sys.path``."""
+    after it is (``name`` is found by the path finder, as a top-level
+    module or in its parent package)."""
     if name in sys.modules:
         callback(sys.modules[name])
     elif not any(

@@ -82,7 +82,7 @@ else
         say "installing build requirements (setuptools with pkg_resources, wheel, ninja)"
         pip_q -r "$ROOT/requirements/build.txt"; }
     # keyed by torch version, CUDA and Python (one rule, in the package)
-    wheel_dir=$(cd "$ROOT" && "$PY" -c 'from sm3det_compat.mmcv_ext import compiled_wheel_dir; print(compiled_wheel_dir())')
+    wheel_dir=$(cd "$ROOT" && "$PY" -c 'from sm3det_compat.compiled_mmcv import compiled_wheel_dir; print(compiled_wheel_dir())')
     key=$(basename "$wheel_dir")
     mkdir -p "$wheel_dir"
     if ! ls "$wheel_dir"/mmcv-$MMCV_VERSION-*.whl >/dev/null 2>&1; then

@@ -64,8 +64,10 @@ def box_iou_rotated(bboxes1, bboxes2, ious, mode_flag, aligned):
 
 def _box_terms(boxes):
     """(9, N): cx, cy, w, h, angle, its cos and sin, the area and whether it
-    is below 1e-14 (the boxes that get an overlap of 0)."""
-    cx, cy, w, h, angle = boxes.unbind(1)
+    is below 1e-14 (the boxes that get an overlap of 0). Columns after the
+    fifth (e.g. scores, as mmrotate's mAP passes them) are ignored, as by
+    the C++."""
+    cx, cy, w, h, angle = boxes[:, :5].unbind(1)
     area = w * h
     return torch.stack([
         cx, cy, w, h, angle,

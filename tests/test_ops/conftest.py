@@ -16,8 +16,8 @@ import zipfile
 import pytest
 import torch
 
-from sm3det_compat.mmcv_ext import (compiled_wheel_dir, kernels_in_use,
-                                    pytorch_ext)
+from sm3det_compat.compiled_mmcv import (compiled_wheel_dir, kernels_in_use,
+                                         pytorch_ext)
 
 _RUNNER = '''
 import sys

@@ -160,6 +160,15 @@ def test_empty(pytorch_kernels):
     assert box_iou_rotated(empty, empty, aligned=True).shape == (0, )
 
 
+def test_columns_after_the_fifth_are_ignored(pytorch_kernels):
+    """mmrotate's mAP passes detections with their score as a 6th column."""
+    from mmcv.ops import box_iou_rotated
+    dets, gts = random_boxes(20, 4), random_boxes(10, 5)
+    with_scores = torch.cat([dets, torch.rand(20, 1)], 1)
+    assert torch.equal(
+        box_iou_rotated(with_scores, gts), box_iou_rotated(dets, gts))
+
+
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
 def test_half_precision_inputs(pytorch_kernels, dtype):
     """Computed in float32 from the rounded inputs, returned in their

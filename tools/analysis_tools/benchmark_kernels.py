@@ -23,8 +23,8 @@ from mmcv.ops import (DeformConv2d, RoIAlign, RoIAlignRotated, batched_nms,
                       box_iou_rotated, nms_rotated)
 from mmengine.logging import MMLogger
 
-from sm3det_compat.mmcv_ext import (kernels_in_use, load_compiled_ext,
-                                    pytorch_ext)
+from sm3det_compat.compiled_mmcv import (kernels_in_use, load_compiled_ext,
+                                         pytorch_ext)
 
 
 def random_rboxes(n, size, generator, device):

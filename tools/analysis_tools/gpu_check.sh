@@ -8,7 +8,8 @@
 #       (about 8 MB): mmengine, mmcv-lite (mmcv's kernels are then the
 #       PyTorch ones of sm3det_compat.ops), mmdet, mmrotate, shapely, ...
 #   bash tools/analysis_tools/gpu_check.sh run [OUT_DIR [ARGS...]]
-#       there: installs .whl/ into /tmp/site, then
+#       there: installs .whl/ and this checkout (editable, with its startup
+#       hook) into that machine's Python, offline, then
 #       1. benchmark_detector.py: SM3Det-T and the dense joint model, bf16
 #          AMP, 30 training iterations of 4 x 800x800 (2:1:1) after 5 of
 #          warm-up, then a test pass: s/iter, their ratio, peak memory,
@@ -39,10 +40,11 @@ download)
 run)
     out=${2:-.}
     mkdir -p "$out"
+    # as a user would install, but offline (a throwaway machine)
     python3 -m pip install -q --no-index --no-deps --no-compile \
-        --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    # sm3det from this checkout; sm3det_compat comes with its import
-    export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+        --no-cache-dir .whl/*.whl
+    python3 -m pip install -q --no-index --no-deps --no-build-isolation -e .
+    export PYTHONUNBUFFERED=1
     device=$(python3 -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
     python3 tools/analysis_tools/benchmark_detector.py "${@:3}" 2>&1 |
         tee "$out/benchmark_detector.txt"
