@@ -8,13 +8,13 @@ runs on CPU and CUDA. The set is the one that the configs, the evaluation,
 the inferencer, the DOTA merge and the converters reach, found by running
 them; any other kernel raises an error that names it.
 """
-from . import (box_iou_rotated, deform_conv, focal_loss, nms, roi_align,
-               roi_align_rotated)
+from . import (active_rotated_filter, box_iou_rotated, deform_conv, focal_loss,
+               nms, roi_align, roi_align_rotated)
 
 #: ``mmcv._ext`` function name -> PyTorch implementation.
 KERNELS = {
     name: getattr(module, name)
-    for module in (box_iou_rotated, deform_conv, focal_loss, nms, roi_align,
-                   roi_align_rotated)
+    for module in (active_rotated_filter, box_iou_rotated, deform_conv,
+                   focal_loss, nms, roi_align, roi_align_rotated)
     for name in module.__all__
 }
