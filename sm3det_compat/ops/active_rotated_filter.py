@@ -38,6 +38,6 @@ def active_rotated_filter_backward(grad_out, indices, grad_in):
     num_out = grad_out.shape[0] // num_rotations
     num_in = grad_in.shape[1]
     shape = (num_out, num_rotations, num_in, grad_in[0, 0].numel())
-    gathered = torch.gather(grad_out.reshape(shape), 3,
-                            _targets(indices, shape))
+    gathered = torch.gather(
+        grad_out.reshape(shape), 3, _targets(indices, shape))
     grad_in.copy_(gathered.sum(1).view_as(grad_in))
