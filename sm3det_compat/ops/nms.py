@@ -39,8 +39,11 @@ from .box_iou_rotated import box_iou_rotated
 
 __all__ = ['nms', 'nms_rotated']
 
-#: Boxes resolved at once; at most ``BLOCK_ROWS ** 2`` overlaps are held.
+#: Boxes resolved at once (their overlaps with each other are held).
 BLOCK_ROWS = 256
+#: Overlaps of kept boxes with later ones computed per call: few calls for
+#: the RPN's thousands of boxes, memory bounded (about 100 MB) for any count.
+PAIRS_PER_CALL = 1 << 22
 
 
 def nms(boxes, scores, iou_threshold, offset):
@@ -95,7 +98,7 @@ def _greedy(num, suppresses, device):
         alive[rows[~keep]] = False
         kept = rows[keep]
         later = stop + alive[stop:].nonzero()[:, 0]
-        step = max(1, BLOCK_ROWS**2 // len(kept))
+        step = max(1, PAIRS_PER_CALL // len(kept))
         for col in range(0, len(later), step):
             cols = later[col:col + step]
             alive[cols[suppresses(kept, cols).any(0)]] = False

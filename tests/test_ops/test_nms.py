@@ -287,6 +287,7 @@ def test_many_boxes_in_blocks(pytorch_kernels, monkeypatch, rotated):
     the greedy result."""
     from mmcv.ops import nms, nms_rotated
     monkeypatch.setattr(kernel_module, 'BLOCK_ROWS', 128)
+    monkeypatch.setattr(kernel_module, 'PAIRS_PER_CALL', 128 * 128)
     if rotated:
         boxes, scores = random_rotated(3000, 6, spread=300., size=40.)
         keep = nms_rotated(boxes, scores, 0.3)[1]
@@ -308,6 +309,7 @@ def test_chains_and_suppressed_blocks(pytorch_kernels, monkeypatch, rotated):
     box (whole blocks suppressed)."""
     from mmcv.ops import nms, nms_rotated
     monkeypatch.setattr(kernel_module, 'BLOCK_ROWS', 16)
+    monkeypatch.setattr(kernel_module, 'PAIRS_PER_CALL', 16 * 16)
     x = torch.arange(100.) * 3  # width 4, step 3: IoU 1/7 with the next
     chain = torch.stack([x, torch.zeros(100), x + 4, torch.ones(100)], 1)
     boxes = torch.cat([chain, chain[:1].expand(60, 4)])
