@@ -86,6 +86,16 @@ def cases(device) -> Dict[str, Callable[[], torch.Tensor]]:
     out['RoIAlignRotated 7x7 sr2, 1024 RoIs, fwd+bwd'] = fwd_bwd(
         RoIAlignRotated(7, 0.25, 2, clockwise=True), rrois)
 
+    # test time: forward only, 500 RoIs on one image's 64-channel map
+    small = torch.randn(1, 64, 64, 64, generator=g).to(device)
+    test_rois = torch.cat([
+        torch.zeros(500, 1, device=device),
+        random_rboxes(500, 256, g, device)
+    ], 1)
+    test_layer = RoIAlignRotated(7, 0.25, 2, clockwise=True)
+    out['RoIAlignRotated 7x7 sr2, 500 RoIs x 64 ch, forward'] = (
+        lambda: test_layer(small, test_rois))
+
     # S2A-Net's AlignConv at P3 of an 800^2 image, batch 2
     conv = DeformConv2d(256, 256, 3, padding=1).to(device)
     x3 = torch.randn(2, 256, 100, 100, generator=g).to(device)
