@@ -5,8 +5,9 @@
 #   bash tools/analysis_tools/gpu_check.sh download   # here, online:
 #       the pure-Python (and cp312 manylinux) wheels the plugin needs beyond
 #       torch, numpy, opencv, scipy, matplotlib, rich and pyyaml into .whl/
-#       (about 8 MB): mmengine, mmcv-lite (mmcv's kernels are then the
-#       PyTorch ones of sm3det_compat.ops), mmdet, mmrotate, shapely, ...
+#       (6.5 MB): mmengine, mmcv-lite (mmcv's kernels are then the
+#       PyTorch ones of sm3det_compat.ops), mmdet, mmrotate, e2cnn,
+#       shapely, pycocotools, ...
 #   bash tools/analysis_tools/gpu_check.sh run [OUT_DIR [ARGS...]]
 #       there: installs .whl/ and this checkout (editable, with its startup
 #       hook) into that machine's Python, offline, then
@@ -24,7 +25,7 @@ cd "$(dirname "$0")/../.."
 
 PURE=(mmengine==0.10.7 mmcv-lite==2.0.1 mmdet==3.1.0 mmrotate==1.0.0rc1
       addict==2.4.0 yapf==0.43.0 platformdirs==4.3.6 termcolor==3.3.0
-      terminaltables==3.1.10)
+      terminaltables==3.1.10 e2cnn==0.2.3)
 BINARY=(shapely==2.2.0 pycocotools==2.0.11)
 
 case "${1:-}" in
