@@ -79,3 +79,14 @@ def pytorch_kernels():
     whichever ``mmcv._ext`` the environment has."""
     with kernels_in_use(pytorch_ext()) as ext:
         yield ext
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread, as the C++ kernels: on busy shared cores intra-op
+    threads slow the many small tensor operations of the NMS and IoU tests
+    down several times."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -10,15 +10,8 @@ from sm3det_compat.ops import box_iou_rotated as kernel_module
 
 HALF_PI = math.pi / 2
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread, as the C++ kernel: intra-op threads slow the many
-    small tensor operations down several times on busy shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# one torch thread, as the C++ kernels (see conftest.one_thread)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def corners(box, clockwise=True):

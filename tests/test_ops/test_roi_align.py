@@ -5,11 +5,11 @@ CPU kernel (bilinear rule, sample grid, max/avg pooling and their gradients),
 float64 ``gradcheck``, float32 for half-precision inputs, and mmcv's compiled
 kernels (when their wheel is cached) at a realistic size and on edge cases.
 """
-import math
 
-import numpy as np
 import pytest
 import torch
+
+from roi_reference import corners, features, grid_size
 
 OUT_SIZE = (3, 4)
 SCALE = 0.5  # image pixels -> feature pixels; the 7 x 9 map spans 14 x 18
@@ -32,41 +32,6 @@ def _rois(aligned, seed=0):
     return torch.cat((batch[:, None], boxes), 1)
 
 
-def _features(shape=(2, 3, 7, 9), seed=1, dtype=torch.float64):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype)
-
-
-def _corners(height, width, y, x):
-    """mmcv's bilinear rule at (y, x): [(row, column, weight)], empty outside
-    [-1, height] x [-1, width]; clamped to the first and last pixels."""
-    if y < -1 or y > height or x < -1 or x > width:
-        return []
-    y, x = max(y, 0.0), max(x, 0.0)
-    y0, x0 = int(y), int(x)
-    if y0 >= height - 1:
-        y0 = y1 = height - 1
-        y = float(y0)
-    else:
-        y1 = y0 + 1
-    if x0 >= width - 1:
-        x0 = x1 = width - 1
-        x = float(x0)
-    else:
-        x1 = x0 + 1
-    ly, lx = y - y0, x - x0
-    return [(y0, x0, (1 - ly) * (1 - lx)), (y0, x1, (1 - ly) * lx),
-            (y1, x0, ly * (1 - lx)), (y1, x1, ly * lx)]
-
-
-def _grid(size, pooled, sampling_ratio):
-    """Samples per bin along an axis (the C++ rounds size/pooled to float
-    before ceil)."""
-    if sampling_ratio > 0:
-        return sampling_ratio
-    return math.ceil(np.float32(size / pooled))
-
-
 def _reference(feat, rois, sampling_ratio, pool_mode, aligned, grad_out):
     """Per-sample loop, channels as vectors: output, argmax_y, argmax_x and
     the input gradient for ``grad_out``."""
@@ -83,8 +48,8 @@ def _reference(feat, rois, sampling_ratio, pool_mode, aligned, grad_out):
         if not aligned:
             roi_w, roi_h = max(roi_w, 1.0), max(roi_h, 1.0)
         bin_h, bin_w = roi_h / pooled_h, roi_w / pooled_w
-        grid_h = _grid(roi_h, pooled_h, sampling_ratio)
-        grid_w = _grid(roi_w, pooled_w, sampling_ratio)
+        grid_h = grid_size(roi_h, pooled_h, sampling_ratio)
+        grid_w = grid_size(roi_w, pooled_w, sampling_ratio)
         count = max(grid_h * grid_w, 1)
         for ph in range(pooled_h):
             for pw in range(pooled_w):
@@ -98,7 +63,7 @@ def _reference(feat, rois, sampling_ratio, pool_mode, aligned, grad_out):
                     for ix in range(grid_w):
                         x = x1 + pw * bin_w + (ix + 0.5) * bin_w / grid_w
                         value = feat.new_zeros(feat.size(1))
-                        for r, c, w in _corners(height, width, y, x):
+                        for r, c, w in corners(height, width, y, x):
                             value += w * feat[b, :, r, c]
                             if pool_mode == 'avg':
                                 grad_in[b, :, r, c] += g * w / count
@@ -114,8 +79,8 @@ def _reference(feat, rois, sampling_ratio, pool_mode, aligned, grad_out):
                 for ch in range(feat.size(1)):
                     if best_y[ch] == -1:
                         continue
-                    for r, c, w in _corners(height, width, best_y[ch].item(),
-                                            best_x[ch].item()):
+                    for r, c, w in corners(height, width, best_y[ch].item(),
+                                           best_x[ch].item()):
                         grad_in[b, ch, r, c] += g[ch] * w
     return out, arg_y, arg_x, grad_in
 
@@ -148,9 +113,9 @@ def test_matches_reference_loop(pytorch_kernels, pool_mode, aligned,
                                 sampling_ratio):
     """Output, argmax and input gradient, float64, against the loop."""
     from mmcv.ops import roi_align
-    feat = _features()
+    feat = features()
     rois = _rois(aligned)
-    grad_out = _features((len(rois), feat.size(1)) + OUT_SIZE, seed=2)
+    grad_out = features((len(rois), feat.size(1)) + OUT_SIZE, seed=2)
     ref, ref_y, ref_x, ref_grad = _reference(feat, rois, sampling_ratio,
                                              pool_mode, aligned, grad_out)
     feat.requires_grad_()
@@ -215,7 +180,7 @@ def test_many_chunks_match_one(pytorch_kernels, monkeypatch):
     from mmcv.ops import roi_align
 
     from sm3det_compat.ops import roi_align as kernel_module
-    feat = _features()
+    feat = features()
     rois = _rois(aligned=False)
     results = []
     for limit in (kernel_module._MAX_ELEMENTS, 2000):
@@ -230,7 +195,7 @@ def test_many_chunks_match_one(pytorch_kernels, monkeypatch):
 
 def test_empty_rois(pytorch_kernels):
     from mmcv.ops import roi_align
-    feat = _features().requires_grad_()
+    feat = features().requires_grad_()
     for pool_mode in ('avg', 'max'):
         out = roi_align(feat, feat.new_zeros(0, 5), OUT_SIZE, SCALE, 0,
                         pool_mode, True)
@@ -243,7 +208,7 @@ def test_negative_size_is_an_error_when_aligned(pytorch_kernels):
     from mmcv.ops import roi_align
     rois = torch.tensor([[0, 6.0, 4.0, 2.0, 8.0]], dtype=torch.float64)
     with pytest.raises(RuntimeError, match='non-negative size'):
-        roi_align(_features(), rois, OUT_SIZE, SCALE, 0, 'avg', True)
+        roi_align(features(), rois, OUT_SIZE, SCALE, 0, 'avg', True)
 
 
 @pytest.mark.parametrize('pool_mode,aligned,sampling_ratio',
@@ -251,7 +216,7 @@ def test_negative_size_is_an_error_when_aligned(pytorch_kernels):
                           ('max', True, 2), ('max', False, 0)])
 def test_gradcheck(pytorch_kernels, pool_mode, aligned, sampling_ratio):
     from mmcv.ops import roi_align
-    feat = _features((2, 2, 5, 6), seed=3).requires_grad_()
+    feat = features((2, 2, 5, 6), seed=3).requires_grad_()
     rois = _rois(aligned, seed=4)[::2]
     rois[:, 1:] *= 0.6  # the 5 x 6 map spans 12 x 10 pixels
 
@@ -270,7 +235,7 @@ def test_half_precision_close_to_float32(pytorch_kernels, dtype, tol,
     """Low-precision inputs (computed in float32) give the float32 result
     rounded, forward and backward; outputs keep the input dtype."""
     from mmcv.ops import roi_align
-    feat = _features(dtype=dtype)
+    feat = features(dtype=dtype)
     rois = _rois(True).to(dtype)
     results = []
     for dt in (dtype, torch.float32):
@@ -337,7 +302,7 @@ def test_parity_with_compiled_realistic(pytorch_kernels, compiled_mmcv):
 def test_parity_with_compiled_edge_cases(pytorch_kernels, compiled_mmcv):
     """Every mode on the small RoI set with its edge cases, float64."""
     rois = _rois(aligned=False)
-    grad = _features((len(rois), 3) + OUT_SIZE, seed=2)
+    grad = features((len(rois), 3) + OUT_SIZE, seed=2)
     cases = {
         f'{pool_mode}-aligned{aligned}-sr{sr}': (sr, pool_mode, aligned)
         for pool_mode in ('avg', 'max')
@@ -345,5 +310,5 @@ def test_parity_with_compiled_edge_cases(pytorch_kernels, compiled_mmcv):
         for sr in (0, 2)
     }
     # the inverted RoI (last) is an error with aligned: not in this set
-    _parity(compiled_mmcv, _features(), rois[:-1], grad[:-1], OUT_SIZE, SCALE,
+    _parity(compiled_mmcv, features(), rois[:-1], grad[:-1], OUT_SIZE, SCALE,
             cases, 1e-12)

@@ -7,9 +7,10 @@ kernels (when their wheel is cached) at a realistic size and on edge cases.
 """
 import math
 
-import numpy as np
 import pytest
 import torch
+
+from roi_reference import corners, features, grid_size
 
 OUT_SIZE = (3, 4)
 SCALE = 0.5  # image pixels -> feature pixels; the 7 x 9 map spans 14 x 18
@@ -42,41 +43,6 @@ def _rois(aligned, seed=0):
     return torch.cat((batch[:, None], boxes), 1)
 
 
-def _features(shape=(2, 3, 7, 9), seed=1, dtype=torch.float64):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype)
-
-
-def _corners(height, width, y, x):
-    """mmcv's bilinear rule at (y, x): [(row, column, weight)], empty outside
-    [-1, height] x [-1, width]; clamped to the first and last pixels."""
-    if y < -1 or y > height or x < -1 or x > width:
-        return []
-    y, x = max(y, 0.0), max(x, 0.0)
-    y0, x0 = int(y), int(x)
-    if y0 >= height - 1:
-        y0 = y1 = height - 1
-        y = float(y0)
-    else:
-        y1 = y0 + 1
-    if x0 >= width - 1:
-        x0 = x1 = width - 1
-        x = float(x0)
-    else:
-        x1 = x0 + 1
-    ly, lx = y - y0, x - x0
-    return [(y0, x0, (1 - ly) * (1 - lx)), (y0, x1, (1 - ly) * lx),
-            (y1, x0, ly * (1 - lx)), (y1, x1, ly * lx)]
-
-
-def _grid(size, pooled, sampling_ratio):
-    """Samples per bin along an axis (the C++ rounds size/pooled to float
-    before ceil)."""
-    if sampling_ratio > 0:
-        return sampling_ratio
-    return math.ceil(np.float32(size / pooled))
-
-
 def _reference(feat, rois, sampling_ratio, aligned, clockwise, grad_out):
     """Per-sample loop, channels as vectors: the output and the input
     gradient for ``grad_out``."""
@@ -95,8 +61,8 @@ def _reference(feat, rois, sampling_ratio, aligned, clockwise, grad_out):
             theta = -theta
         cos, sin = math.cos(theta), math.sin(theta)
         bin_h, bin_w = roi_h / pooled_h, roi_w / pooled_w
-        grid_h = _grid(roi_h, pooled_h, sampling_ratio)
-        grid_w = _grid(roi_w, pooled_w, sampling_ratio)
+        grid_h = grid_size(roi_h, pooled_h, sampling_ratio)
+        grid_w = grid_size(roi_w, pooled_w, sampling_ratio)
         count = max(grid_h * grid_w, 1)
         for ph in range(pooled_h):
             for pw in range(pooled_w):
@@ -109,7 +75,7 @@ def _reference(feat, rois, sampling_ratio, aligned, clockwise, grad_out):
                         # counter-clockwise by theta about the centre
                         y = yy * cos - xx * sin + cy
                         x = yy * sin + xx * cos + cx
-                        for r, c, w in _corners(height, width, y, x):
+                        for r, c, w in corners(height, width, y, x):
                             out[n, :, ph, pw] += w * feat[b, :, r, c] / count
                             grad_in[b, :, r, c] += g * w / count
     return out, grad_in
@@ -131,9 +97,9 @@ def _pool(feat, rois, sampling_ratio, aligned, clockwise, grad_out=None):
 def test_matches_reference_loop(pytorch_kernels, aligned, clockwise,
                                 sampling_ratio):
     """Output and input gradient, float64, against the loop."""
-    feat = _features()
+    feat = features()
     rois = _rois(aligned)
-    grad_out = _features((len(rois), feat.size(1)) + OUT_SIZE, seed=2)
+    grad_out = features((len(rois), feat.size(1)) + OUT_SIZE, seed=2)
     ref, ref_grad = _reference(feat, rois, sampling_ratio, aligned, clockwise,
                                grad_out)
     out, grad = _pool(feat, rois, sampling_ratio, aligned, clockwise, grad_out)
@@ -142,7 +108,7 @@ def test_matches_reference_loop(pytorch_kernels, aligned, clockwise,
 
 
 def test_clockwise_negates_the_angle(pytorch_kernels):
-    feat = _features()
+    feat = features()
     rois = _rois(True)
     flipped = rois.clone()
     flipped[:, 5] = -flipped[:, 5]
@@ -154,7 +120,7 @@ def test_zero_angle_is_roi_align(pytorch_kernels):
     """Unrotated, the op is RoIAlign of the box with the same centre and
     size."""
     from mmcv.ops import roi_align
-    feat = _features()
+    feat = features()
     rois = _rois(True)[:8]
     rois[:, 5] = 0
     # centre -> corners exactly in binary fractions: round to 1/64 pixel
@@ -191,7 +157,7 @@ def test_many_chunks_match_one(pytorch_kernels, monkeypatch):
     """RoIs of mixed sample counts split into many chunks (sorted by count,
     padded) give the same results as one chunk."""
     from sm3det_compat.ops import roi_align as kernel_module
-    feat = _features()
+    feat = features()
     rois = _rois(aligned=False)
     one = _pool(feat, rois, 0, False, False)
     monkeypatch.setattr(kernel_module, '_MAX_ELEMENTS', 2000)
@@ -200,7 +166,7 @@ def test_many_chunks_match_one(pytorch_kernels, monkeypatch):
 
 
 def test_empty_rois(pytorch_kernels):
-    out, grad = _pool(_features(), torch.zeros(0, 6, dtype=torch.float64), 0,
+    out, grad = _pool(features(), torch.zeros(0, 6, dtype=torch.float64), 0,
                       True, False)
     assert out.shape == (0, 3) + OUT_SIZE
     assert grad.shape == (2, 3, 7, 9) and not grad.any()
@@ -209,7 +175,7 @@ def test_empty_rois(pytorch_kernels):
 def test_negative_size_is_an_error_when_aligned(pytorch_kernels):
     rois = torch.tensor([[0, 6.0, 4.0, -2.0, 8.0, 0.3]], dtype=torch.float64)
     with pytest.raises(RuntimeError, match='non-negative size'):
-        _pool(_features(), rois, 0, True, False)
+        _pool(features(), rois, 0, True, False)
 
 
 @pytest.mark.parametrize('aligned,clockwise,sampling_ratio', [(True, False, 0),
@@ -217,7 +183,7 @@ def test_negative_size_is_an_error_when_aligned(pytorch_kernels):
                                                               (True, True, 2)])
 def test_gradcheck(pytorch_kernels, aligned, clockwise, sampling_ratio):
     from mmcv.ops import RoIAlignRotated
-    feat = _features((2, 2, 5, 6), seed=3).requires_grad_()
+    feat = features((2, 2, 5, 6), seed=3).requires_grad_()
     rois = _rois(aligned, seed=4)[::2]
     rois[:, 1:5] *= 0.6  # the 5 x 6 map spans 12 x 10 pixels
     pool = RoIAlignRotated(OUT_SIZE, SCALE, sampling_ratio, aligned, clockwise)
@@ -230,7 +196,7 @@ def test_gradcheck(pytorch_kernels, aligned, clockwise, sampling_ratio):
 def test_half_precision_close_to_float32(pytorch_kernels, dtype, tol):
     """Low-precision inputs (computed in float32) give the float32 result
     rounded, forward and backward; outputs keep the input dtype."""
-    feat = _features(dtype=dtype)
+    feat = features(dtype=dtype)
     rois = _rois(True).to(dtype)
     low = _pool(feat, rois, 0, True, False)
     high = _pool(feat.float(), rois.float(), 0, True, False)
@@ -299,7 +265,7 @@ def test_parity_with_compiled_realistic(pytorch_kernels, compiled_mmcv):
 def test_parity_with_compiled_edge_cases(pytorch_kernels, compiled_mmcv):
     """Every mode on the small RoI set with its edge cases, float64."""
     rois = _rois(aligned=False)
-    grad = _features((len(rois), 3) + OUT_SIZE, seed=2)
+    grad = features((len(rois), 3) + OUT_SIZE, seed=2)
     cases = {
         f'aligned{aligned}-clockwise{clockwise}-sr{sr}':
         (sr, aligned, clockwise)
@@ -308,5 +274,5 @@ def test_parity_with_compiled_edge_cases(pytorch_kernels, compiled_mmcv):
         for sr in (0, 2)
     }
     # the negative-size RoI (last) is an error with aligned: not in this set
-    _parity(compiled_mmcv, _features(), rois[:-1], grad[:-1], OUT_SIZE, SCALE,
+    _parity(compiled_mmcv, features(), rois[:-1], grad[:-1], OUT_SIZE, SCALE,
             cases, 1e-12)

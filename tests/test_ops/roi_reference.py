@@ -1,0 +1,42 @@
+"""What the RoI align tests share: inputs and mmcv's bilinear rule, written
+as plain Python (the independent reference the kernels are checked
+against)."""
+import math
+
+import numpy as np
+import torch
+
+
+def features(shape=(2, 3, 7, 9), seed=1, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype)
+
+
+def corners(height, width, y, x):
+    """mmcv's bilinear rule at (y, x): [(row, column, weight)], empty outside
+    [-1, height] x [-1, width]; clamped to the first and last pixels."""
+    if y < -1 or y > height or x < -1 or x > width:
+        return []
+    y, x = max(y, 0.0), max(x, 0.0)
+    y0, x0 = int(y), int(x)
+    if y0 >= height - 1:
+        y0 = y1 = height - 1
+        y = float(y0)
+    else:
+        y1 = y0 + 1
+    if x0 >= width - 1:
+        x0 = x1 = width - 1
+        x = float(x0)
+    else:
+        x1 = x0 + 1
+    ly, lx = y - y0, x - x0
+    return [(y0, x0, (1 - ly) * (1 - lx)), (y0, x1, (1 - ly) * lx),
+            (y1, x0, ly * (1 - lx)), (y1, x1, ly * lx)]
+
+
+def grid_size(size, pooled, sampling_ratio):
+    """Samples per bin along an axis (the C++ rounds size/pooled to float
+    before ceil)."""
+    if sampling_ratio > 0:
+        return sampling_ratio
+    return math.ceil(np.float32(size / pooled))
