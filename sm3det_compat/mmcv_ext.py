@@ -18,7 +18,7 @@ import sys
 EXT_NAME = 'mmcv._ext'
 COMPILED_OPS_HINT = (
     "mmcv's compiled ops: `bash tools/install.sh --compiled-ops` builds and "
-    'installs them (about 10-30 minutes)')
+    'installs them (10-50 minutes on 2 cores)')
 
 
 def _wants_pytorch():

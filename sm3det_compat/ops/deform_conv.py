@@ -138,24 +138,19 @@ def _compute_dtype(tensor):
     return torch.promote_types(tensor.dtype, torch.float32)
 
 
-def _chunks(num, im2col_step):
-    """Slices of ``im2col_step`` images, mmcv's batching of the columns."""
-    return [
-        slice(start, min(start + im2col_step, num))
-        for start in range(0, num, im2col_step)
-    ]
-
-
-def _sample(input, offset, dtype, kH, kW, dH, dW, padH, padW, dilationH,
-            dilationW, deformable_group):
-    """The sampler of a chunk, and its input as planes (B, D, C / D, H * W)
-    in the compute dtype."""
-    B, C, H, W = input.shape
-    sampler = _Sampler(
-        offset.to(dtype), H, W, kH, kW, dH, dW, padH, padW, dilationH,
-        dilationW, deformable_group)
-    planes = input.to(dtype).reshape(B, deformable_group, -1, H * W)
-    return sampler, planes
+def _chunk_samplers(input, offset, dtype, im2col_step, kH, kW, dH, dW, padH,
+                    padW, dilationH, dilationW, deformable_group):
+    """For each chunk of ``im2col_step`` images (mmcv's batching of the
+    columns): its slice, its sampler and its input as planes
+    (B, D, C / D, H * W) in the compute dtype."""
+    num, _, H, W = input.shape
+    for start in range(0, num, im2col_step):
+        chunk = slice(start, min(start + im2col_step, num))
+        sampler = _Sampler(offset[chunk].to(dtype), H, W, kH, kW, dH, dW, padH,
+                           padW, dilationH, dilationW, deformable_group)
+        planes = input[chunk].to(dtype).reshape(chunk.stop - start,
+                                                deformable_group, -1, H * W)
+        yield chunk, sampler, planes
 
 
 def _weight_matrices(weight, dtype, group):
@@ -170,10 +165,10 @@ def deform_conv_forward(input, weight, offset, output, columns, ones, kW, kH,
     """Writes the deformable convolution of ``input`` into ``output``."""
     dtype = _compute_dtype(input)
     weight = _weight_matrices(weight, dtype, group)
-    for chunk in _chunks(input.shape[0], im2col_step):
-        sampler, planes = _sample(input[chunk], offset[chunk], dtype, kH, kW,
-                                  dH, dW, padH, padW, dilationH, dilationW,
-                                  deformable_group)
+    for chunk, sampler, planes in _chunk_samplers(input, offset, dtype,
+                                                  im2col_step, kH, kW, dH, dW,
+                                                  padH, padW, dilationH,
+                                                  dilationW, deformable_group):
         B, _, _, L = sampler.samples
         # columns as per-group matrices (B, G, C / G * K, L)
         cols = sampler.columns(planes).view(B, group, -1, L)
@@ -188,10 +183,10 @@ def deform_conv_backward_input(input, offset, gradOutput, gradInput,
     into ``gradOffset``."""
     dtype = _compute_dtype(input)
     weight_t = _weight_matrices(weight, dtype, group).transpose(1, 2)
-    for chunk in _chunks(input.shape[0], im2col_step):
-        sampler, planes = _sample(input[chunk], offset[chunk], dtype, kH, kW,
-                                  dH, dW, padH, padW, dilationH, dilationW,
-                                  deformable_group)
+    for chunk, sampler, planes in _chunk_samplers(input, offset, dtype,
+                                                  im2col_step, kH, kW, dH, dW,
+                                                  padH, padW, dilationH,
+                                                  dilationW, deformable_group):
         B, _, _, L = sampler.samples
         grad_out = gradOutput[chunk].to(dtype).reshape(B, group, -1, L)
         # column gradient weight^T x gradOutput, viewed as the planes
@@ -209,10 +204,10 @@ def deform_conv_backward_parameters(input, offset, gradOutput, gradWeight,
     """Adds ``scale`` times the weight gradient to ``gradWeight``."""
     dtype = _compute_dtype(input)
     grad = 0
-    for chunk in _chunks(input.shape[0], im2col_step):
-        sampler, planes = _sample(input[chunk], offset[chunk], dtype, kH, kW,
-                                  dH, dW, padH, padW, dilationH, dilationW,
-                                  deformable_group)
+    for chunk, sampler, planes in _chunk_samplers(input, offset, dtype,
+                                                  im2col_step, kH, kW, dH, dW,
+                                                  padH, padW, dilationH,
+                                                  dilationW, deformable_group):
         B, _, _, L = sampler.samples
         cols = sampler.columns(planes).view(B, group, -1, L)
         grad_out = gradOutput[chunk].to(dtype).reshape(B, group, -1, L)
