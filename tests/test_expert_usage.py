@@ -1,10 +1,13 @@
-"""The expert-usage tool: per-dataset token shares, distances and outputs.
+"""Expert usage: per-dataset token shares, distances and the tool's outputs.
 
 A 'mini' ConvNeXtMoE gets routers set by hand so that every token of a bright
 image goes to experts {0, 1} and every token of a dark one to {2, 3}; the two
 kinds of images play two datasets, so their shares and distances are known.
+The tool (tools/analysis_tools/expert_usage.py) runs as a user runs it, on
+the SM3Det-mini config and a fresh SOI-Det-mini.
 """
 import csv
+import json
 import os.path as osp
 from types import SimpleNamespace
 
@@ -16,18 +19,21 @@ from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.structures import DetDataSample
 from mmengine.registry import init_default_scope
 
-from sm3det.engine.hooks.expert_usage_hook import (ExpertUsageHook,
-                                                   js_distance, layer_in_stage,
-                                                   stage_of,
-                                                   valid_token_extent)
+from sm3det.datasets.preparation import generate_soi_det_mini
+from sm3det.engine.hooks import ExpertUsageHook
+from sm3det.evaluation.expert_usage import (ExpertUsage, js_distance,
+                                            layer_in_stage, route_images,
+                                            stage_of, valid_token_extent)
 from sm3det.models.backbones.convnext_moe import ConvNeXtMoE
-from tool_loader import REPO_ROOT, load_tool
+from sm3det.models.layers import moe_layers
+from repository import REPO_ROOT, run_script
 
-TOOL = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'expert_usage.py')
+TOOL = 'tools/analysis_tools/expert_usage.py'
+MINI_CONFIG = osp.join(REPO_ROOT, 'configs', 'sm3det',
+                       'sm3det_convnext-mini_fpn_600it_soi-det-mini.py')
 NUM_EXPERTS = 8
 BRIGHT, DARK = 'bright', 'dark'
-
-expert_usage = load_tool(osp.relpath(TOOL, REPO_ROOT))
+PARTS = ('sar', 'dota', 'dronevehicle')
 
 
 def images(level: int, count: int, height: int, width: int, seed: int):
@@ -87,7 +93,7 @@ def bright_dark_model():
         for kind, level, seed in ((BRIGHT, 210, 1), (DARK, 45, 2))
     }
     captured = {}
-    for layer in expert_usage.moe_layers(model.backbone).values():
+    for layer in moe_layers(model.backbone).values():
         hook = layer.router.register_forward_hook(
             lambda module, args, out: captured.update(tokens=args[0]))
         means = {}
@@ -118,11 +124,10 @@ def bright_dark_usage(bright_dark_model):
     """Usage over :func:`bright_dark_batches`, plus the routed maps of
     every image."""
     loader = bright_dark_batches()
-    layers = expert_usage.moe_layers(bright_dark_model.backbone)
-    usage = expert_usage.ExpertUsage(list(layers), NUM_EXPERTS)
+    layers = moe_layers(bright_dark_model.backbone)
+    usage = ExpertUsage(list(layers), NUM_EXPERTS)
     routed = []
-    for meta, image, maps in expert_usage.route_images(bright_dark_model,
-                                                       loader):
+    for meta, image, maps in route_images(bright_dark_model, loader):
         usage.add(meta['dataset_name'], maps)
         routed.append((meta, image, maps))
     return usage, routed
@@ -133,15 +138,56 @@ LABELS = [
 ]
 
 
-def test_moe_layer_labels_are_module_names(bright_dark_model):
-    labels = list(expert_usage.moe_layers(bright_dark_model.backbone))
+@pytest.fixture(scope='module')
+def mini_run(tmp_path_factory):
+    """The tool end to end: SM3Det-mini config, a saved (untrained) model,
+    two test images per part of a freshly drawn SOI-Det-mini; the expert
+    maps of one image per part, at one layer."""
+    from mmengine.config import Config
+    from mmengine.runner import save_checkpoint
+    from mmrotate.registry import MODELS
+
+    root = tmp_path_factory.mktemp('expert_usage')
+    data_root = root / 'data'
+    generate_soi_det_mini(
+        str(data_root), num_train=1, num_test=2, size=256, seed=0)
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(MINI_CONFIG).model)
+    checkpoint = str(root / 'model.pth')
+    save_checkpoint(dict(state_dict=model.state_dict()), checkpoint)
+    data_options = ['--cfg-options'] + [
+        f'test_dataloader.dataset.datasets.{i}.data_root={data_root}/{part}/'
+        for i, part in enumerate(PARTS)
+    ]
+    out_dir = root / 'out'
+    printed = run_script(TOOL, MINI_CONFIG, checkpoint, '--num-images', 2,
+                         '--maps', 1, '--map-layers', 'stages.2.0.mlp',
+                         '--out-dir', out_dir, *data_options).stdout
+    return SimpleNamespace(
+        checkpoint=checkpoint,
+        data_options=data_options,
+        out_dir=out_dir,
+        printed=printed)
+
+
+def test_moe_layer_labels_are_module_names(bright_dark_model, mini_run):
+    labels = list(moe_layers(bright_dark_model.backbone))
     # mini: depths 1/1/3/1, MoE in the even blocks of code stages 1-3.
     assert labels == LABELS
-    assert expert_usage.choose_map_layers(labels, None) == [
-        'stages.1.0.mlp', 'stages.2.2.mlp', 'stages.3.0.mlp'
-    ]
-    with pytest.raises(ValueError, match='stages.9.0.mlp'):
-        expert_usage.choose_map_layers(labels, ['stages.9.0.mlp'])
+    # The tool names the layers so too, and refuses others.
+    failed = run_script(
+        TOOL,
+        MINI_CONFIG,
+        mini_run.checkpoint,
+        '--map-layers',
+        'stages.9.0.mlp',
+        '--out-dir',
+        mini_run.out_dir / 'unused',
+        *mini_run.data_options,
+        check=False)
+    assert failed.returncode != 0
+    assert (f"--map-layers ['stages.9.0.mlp']: no such MoE layer; the model "
+            f'has {LABELS}') in failed.stderr
 
 
 def test_stages_group_layers_of_any_backbone():
@@ -154,7 +200,7 @@ def test_stages_group_layers_of_any_backbone():
     assert layer_in_stage('block1.0.mlp.fc2') == '0.mlp.fc2'
     assert stage_of('layers.3.1.0.ffn.moe') == 'layers.3.1'
     assert stage_of('moe') == 'moe' == layer_in_stage('moe')
-    usage = expert_usage.ExpertUsage(
+    usage = ExpertUsage(
         ['block1.0.mlp.fc1', 'block1.0.mlp.fc2', 'block2.1.mlp.fc1'], 4)
     assert usage.stages == {'block1': [0, 1], 'block2': [2]}
 
@@ -200,74 +246,54 @@ def test_shares_follow_the_routers(bright_dark_model, bright_dark_usage):
     np.testing.assert_array_equal(
         tokens_per_layer, [2 * 80 * 2, 2 * 20 * 2, 2 * 20 * 2, 2 * 6 * 2])
     # Recording is switched off again afterwards.
-    layers = expert_usage.moe_layers(bright_dark_model.backbone).values()
+    layers = moe_layers(bright_dark_model.backbone).values()
     assert all(not layer.record_expert_map for layer in layers)
 
 
-def test_tables_plot_and_maps_are_written(bright_dark_usage, tmp_path):
-    usage, routed = bright_dark_usage
-    paths = expert_usage.write_tables(usage, str(tmp_path))
-    with open(paths['csv']) as f:
-        rows = list(csv.DictReader(f))
-    # Per dataset: 3 stage rows + 4 layer rows.
-    assert len(rows) == 2 * (3 + 4)
-    row = next(r for r in rows if r['dataset'] == DARK
-               and r['stage'] == 'stages.2' and r['layer'] == '2.mlp')
-    assert float(row['expert_2']) == 50. and float(row['expert_0']) == 0.
-    assert all(
-        sum(float(r[f'expert_{n}'])
-            for n in range(NUM_EXPERTS)) == pytest.approx(100.) for r in rows)
-    markdown = open(paths['md']).read()
-    assert '| stages.3 | 1.000 |' in markdown and 'bright vs dark' in markdown
-
-    heat_maps = tmp_path / 'expert_usage.png'
-    expert_usage.plot_heat_maps(usage, str(heat_maps))
-    meta, image, maps = routed[0]
-    expert_map = tmp_path / 'map.png'
-    expert_usage.draw_expert_maps(
-        image, {'stages.1.0.mlp': maps[0][..., 0].numpy()},
-        NUM_EXPERTS,
-        str(expert_map),
-        title='bright')
-    for png in (heat_maps, expert_map):
-        assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-
-
-def test_command_line_on_mini_config(tmp_path, capsys):
-    """The tool end to end: SM3Det-mini config, a saved (untrained) model,
-    two test images per part of a freshly drawn SOI-Det-mini."""
-    from mmengine.config import Config
-    from mmengine.runner import save_checkpoint
-    from mmrotate.registry import MODELS
-
-    generator = load_tool('tools/misc/generate_soi_det_mini.py')
-    data_root = tmp_path / 'data'
-    generator.generate(
-        str(data_root), num_train=1, num_test=2, size=256, seed=0)
-    config = osp.join(REPO_ROOT, 'configs', 'sm3det',
-                      'sm3det_convnext-mini_fpn_600it_soi-det-mini.py')
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(config).model)
-    checkpoint = str(tmp_path / 'model.pth')
-    save_checkpoint(dict(state_dict=model.state_dict()), checkpoint)
-
-    out_dir = tmp_path / 'out'
-    usage = expert_usage.main([
-        config, checkpoint, '--num-images', '2', '--maps', '1', '--map-layers',
-        'stages.2.0.mlp', '--out-dir',
-        str(out_dir), '--cfg-options'
-    ] + [
-        f'test_dataloader.dataset.datasets.{i}.data_root={data_root}/{part}/'
-        for i, part in enumerate(('sar', 'dota', 'dronevehicle'))
-    ])
-    assert usage.num_images == {'sar': 2, 'dota': 2, 'dronevehicle': 2}
-    assert usage.layer_labels == LABELS
+def test_command_line_on_mini_config(mini_run):
+    out_dir = mini_run.out_dir
     for name in ('expert_usage.md', 'expert_usage.csv', 'expert_usage.json',
                  'expert_usage.png'):
         assert (out_dir / name).stat().st_size > 0
+    with open(out_dir / 'expert_usage.json') as f:
+        raw = json.load(f)
+    assert raw['num_images'] == {'sar': 2, 'dota': 2, 'dronevehicle': 2}
+    assert raw['layers'] == LABELS
     assert len(list((out_dir / 'maps').glob('*.png'))) == 3
-    printed = capsys.readouterr().out
-    assert 'stages.3: sar-dota' in printed
+    assert 'stages.3: sar-dota' in mini_run.printed
+
+
+def test_tables_plot_and_maps_are_written(mini_run):
+    """The tables hold the shares of the raw counts, the distances, and the
+    figures are PNGs."""
+    out_dir = mini_run.out_dir
+    with open(out_dir / 'expert_usage.json') as f:
+        raw = json.load(f)
+    with open(out_dir / 'expert_usage.csv') as f:
+        rows = list(csv.DictReader(f))
+    # Per dataset: 3 stage rows + 4 layer rows.
+    assert len(rows) == len(PARTS) * (3 + 4)
+    assert all(
+        sum(float(r[f'expert_{n}'])
+            for n in range(NUM_EXPERTS)) == pytest.approx(100., abs=0.05)
+        for r in rows)
+    for name in PARTS:
+        for index, label in enumerate(LABELS):
+            row = next(
+                r for r in rows
+                if r['dataset'] == name and r['stage'] == stage_of(label)
+                and r['layer'] == layer_in_stage(label))
+            counts = np.array(raw['counts'][name][index])
+            assert [float(row[f'expert_{n}']) for n in range(NUM_EXPERTS)] == [
+                round(100 * float(s), 2) for s in counts / counts.sum()
+            ]
+    markdown = (out_dir / 'expert_usage.md').read_text()
+    distance = raw['js_distance']['stages.3']['sar|dota']
+    assert f'| stages.3 | {distance:.3f} |' in markdown
+    assert 'sar vs dota' in markdown
+
+    for png in [out_dir / 'expert_usage.png', *(out_dir / 'maps').iterdir()]:
+        assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
 def test_hook_publishes_distances_of_a_validation_epoch(bright_dark_model):
@@ -294,5 +320,5 @@ def test_hook_publishes_distances_of_a_validation_epoch(bright_dark_model):
     logged = runner.message_hub.get_scalar('val/expert_usage/stages.2/'
                                            'bright-dark').current()
     assert logged == pytest.approx(1.)
-    layers = expert_usage.moe_layers(bright_dark_model.backbone).values()
+    layers = moe_layers(bright_dark_model.backbone).values()
     assert all(not layer.record_expert_map for layer in layers)

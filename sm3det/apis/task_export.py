@@ -8,8 +8,8 @@ using a subset of its own). :func:`export_task`:
 1. routes a calibration set (evenly spaced images of the task's validation or
    test set) through the backbone and counts, per MoE layer, the share of
    routing slots each expert receives (the expert maps of
-   :func:`~sm3det.engine.hooks.expert_usage_hook.route_images`, cropped to
-   the image);
+   :func:`~sm3det.evaluation.expert_usage.route_images`, cropped to the
+   image);
 2. keeps the experts whose share is above a threshold (default 0: every
    expert chosen at least once), and at least ``top_k`` per layer;
 3. writes a single-task config: ``model.tasks`` holds the task alone,
@@ -20,10 +20,11 @@ using a subset of its own). :func:`export_task`:
 4. and the checkpoint of that model (state dict, ``meta.dataset_meta``, and
    ``meta.export``: what was kept and measured), checked by a strict load.
 
-Routing among the kept experts is unchanged (:meth:`GridMoE.keep_experts`):
-an image whose tokens choose only kept experts gets exactly the full model's
-predictions; with a threshold above 0, a token whose choice was dropped goes
-to its best kept experts instead.
+Routing among the kept experts is unchanged
+(:func:`~sm3det.models.layers.keep_experts`): an image whose tokens choose
+only kept experts gets exactly the full model's predictions; with a
+threshold above 0, a token whose choice was dropped goes to its best kept
+experts instead.
 """
 import copy
 from typing import Dict, List, NamedTuple, Sequence
@@ -36,7 +37,8 @@ from mmengine.utils import ProgressBar
 from mmrotate.registry import MODELS
 from torch import nn
 
-from ..engine.hooks.expert_usage_hook import build_subset_loader, route_images
+from ..datasets import build_subset_loader
+from ..evaluation.expert_usage import route_images
 from ..models.layers import moe_layers, prune_experts
 from .tasks import dataset_cfgs, dataset_task_name, task_specs
 

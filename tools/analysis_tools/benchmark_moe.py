@@ -1,24 +1,22 @@
 """Forward+backward time, operation count and memory of the grid-level MoE.
 
-Measures, in one run and interleaved (dense, old, new, dense, old, new, ...)
+Measures, in one run and interleaved (dense, MoE, MoE, dense, MoE, MoE, ...)
 so that a noisy shared machine affects all alike, the median time of
 ``forward + backward`` (loss = mean of the outputs + the balance loss) of
 
-1. one MoE layer (8 ConvNeXt-MLP experts, top-2, cosine router, noisy
+1. one GridMoE layer (8 ConvNeXt-MLP experts, top-2, cosine router, noisy
    gating, training mode) against the dense ConvNeXt MLP, at the SOI-Det
    stage-3 shape (4 images x 50 x 50 tokens, C = 384) and the stage-4 shape
    (4 x 25 x 25, C = 768);
 2. the whole ConvNeXt-T backbone with SM3Det's nine MoE blocks against the
    dense ConvNeXt-T, at 1 and 4 images of 800 x 800,
 
-for the old layer (one module per expert, a host read of the per-expert
-counts and a Python loop over the experts: the reference implementation kept
-in ``tests/test_models/test_grid_moe.py``), the new layer (stacked experts;
-``--backends`` chooses which expert backends of it: ``auto``,
-``grouped_mm``, ``loop``; ``--compile-gate`` adds it with its routing
-arithmetic compiled, ``--compile`` the whole layer compiled) and the dense
-MLP. Top-2 routing computes every token twice, so 2.0x dense is the ideal
-for the layer.
+for each expert backend of the layer that ``--backends`` names: ``auto``
+(the layer's own choice), ``grouped_mm`` (one grouped GEMM per linear
+layer) and ``loop`` (one expert at a time), forced with
+:func:`~sm3det.models.layers.expert_dispatch.forced_expert_backend`;
+``--compile`` adds the first of them under ``torch.compile``. Top-2 routing
+computes every token twice, so 2.0x dense is the ideal for the layer.
 
 Also, per layer shape and model, the number of aten operations of one
 forward + backward (torch.profiler: operator calls made by Python and by
@@ -31,8 +29,8 @@ Usage:
     python tools/analysis_tools/benchmark_moe.py [--device cuda]
         [--precisions fp32 fp16 bf16] [--backends auto loop]
         [--repeats 10] [--backbone-repeats 3] [--backbone-batches 1 4]
-        [--skip-backbone] [--skip-old] [--compile [BACKEND]] [--compile-gate]
-        [--threads N] [--glibc-default]
+        [--skip-backbone] [--compile [BACKEND]] [--threads N]
+        [--glibc-default]
 
 ``fp16`` / ``bf16`` run the forward under autocast (as ``AmpOptimWrapper``
 does, with ``dtype='float16'`` or ``'bfloat16'``); on CPU only fp32 and bf16
@@ -42,14 +40,12 @@ glibc keeps large freed blocks for reuse, as ``tools/train.py`` sets it
 glibc's default, which maps them afresh every step.
 """
 import argparse
-import importlib.util
 import os
-import os.path as osp
 import statistics
 import time
 import warnings
 from collections import OrderedDict
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -57,10 +53,10 @@ from torch.profiler import ProfilerActivity, profile
 
 import sm3det  # noqa: F401  (before mmrotate)
 from sm3det.models.backbones.convnext_moe import ConvNeXtMLP, ConvNeXtMoE
-from sm3det.models.layers import GridMoE, moe_balance_loss, moe_layers
+from sm3det.models.layers import GridMoE, moe_balance_loss
+from sm3det.models.layers.expert_dispatch import forced_expert_backend
 from sm3det.utils.cpu_memory import reuse_large_cpu_blocks
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 LAYER_SHAPES = OrderedDict([
     ('stage-3 (4 x 50x50, C=384)', (4, 50, 50, 384)),
     ('stage-4 (4 x 25x25, C=768)', (4, 25, 25, 768)),
@@ -81,43 +77,18 @@ METADATA_OPS = {
 }
 
 
-def load_old_layer_class():
-    """The pre-stacking GridMoE, kept as the tests' reference."""
-    path = osp.join(REPO_ROOT, 'tests', 'test_models', 'test_grid_moe.py')
-    spec = importlib.util.spec_from_file_location('grid_moe_reference', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.OldGridMoE
+class ForcedExpertBackend(nn.Module):
+    """``model`` with every GridMoE's expert backend forced in its forward
+    (``'grouped_mm'`` or ``'loop'``)."""
 
+    def __init__(self, model: nn.Module, backend: str):
+        super().__init__()
+        self.model = model
+        self.backend = backend
 
-def old_copy(layer: GridMoE, old_class) -> nn.Module:
-    """An old-layout layer with the weights of ``layer``."""
-    old = old_class(
-        in_channels=layer.router.proj.in_features,
-        expert_cfg=dict(
-            type='ConvNeXtMLP', in_channels=layer.experts.fc1.in_features),
-        num_experts=layer.num_experts,
-        top_k=layer.top_k,
-        routing=layer.routing)
-    state = {}
-    for key, value in layer.state_dict().items():
-        if key.startswith('experts.'):
-            for e in range(layer.num_experts):
-                state[f'experts.{e}.{key[len("experts."):]}'] = value[e]
-        else:
-            state[key] = value
-    old.load_state_dict(state, strict=True)
-    return old.to(layer.router.proj.weight.device)
-
-
-def with_old_layers(backbone: nn.Module, old_class) -> nn.Module:
-    """The backbone with every GridMoE replaced by an old-layout copy."""
-    for name, layer in list(moe_layers(backbone).items()):
-        parent, _, attr = name.rpartition('.')
-        setattr(
-            backbone.get_submodule(parent), attr,
-            old_copy(layer, old_class).train(layer.training))
-    return backbone
+    def forward(self, inputs: torch.Tensor):
+        with forced_expert_backend(self.backend):
+            return self.model(inputs)
 
 
 def synchronize(device: torch.device) -> None:
@@ -207,7 +178,7 @@ def compare(title: str, models: Dict[str, nn.Module], inputs: torch.Tensor,
         try:
             step(model, inputs, amp)  # warm-up
         except (RuntimeError, NotImplementedError, ValueError) as error:
-            print(f'    {name:<18} cannot run here: '
+            print(f'    {name:<22} cannot run here: '
                   f'{str(error).splitlines()[0][:160]}')
             del models[name]
     times = {name: [] for name in models}
@@ -217,7 +188,7 @@ def compare(title: str, models: Dict[str, nn.Module], inputs: torch.Tensor,
     medians = {name: statistics.median(t) for name, t in times.items()}
     dense = medians[next(iter(models))]
     for name, model in models.items():
-        line = (f'    {name:<18} {medians[name] * 1e3:9.1f} ms  '
+        line = (f'    {name:<22} {medians[name] * 1e3:9.1f} ms  '
                 f'{medians[name] / dense:5.2f}x dense')
         if ops:
             line += '   ' + count_ops(model, inputs, amp)
@@ -226,31 +197,24 @@ def compare(title: str, models: Dict[str, nn.Module], inputs: torch.Tensor,
         print(line, flush=True)
 
 
-def moe_variants(build: Callable[..., nn.Module],
-                 backends,
-                 old_class,
-                 compile_backend: Optional[str] = None,
-                 compile_gate: bool = False) -> Dict[str, nn.Module]:
-    """new layer/backbone per backend (same weights), optionally the first
-    of them with ``compile_gate`` and under torch.compile, and the old one.
-    ``build(backend, compile_gate=False)`` makes one."""
-    models = OrderedDict()
-    for backend in backends:
+def moe_variants(
+        build: Callable[[], nn.Module],
+        backends: Sequence[str],
+        compile_backend: Optional[str] = None) -> Dict[str, nn.Module]:
+    """The MoE layer / backbone ``build()`` per expert backend (same
+    weights: same seed), and optionally the first under torch.compile."""
+
+    def with_backend(backend):
         torch.manual_seed(0)
-        models[f'new ({backend})'] = build(backend)
-    if compile_gate:
-        torch.manual_seed(0)
-        models['new (compiled gate)'] = build(backends[0], compile_gate=True)
+        model = build()
+        return model if backend == 'auto' else ForcedExpertBackend(
+            model, backend)
+
+    models = OrderedDict((f'GridMoE ({backend})', with_backend(backend))
+                         for backend in backends)
     if compile_backend:
-        torch.manual_seed(0)
-        models['new (compiled)'] = torch.compile(
-            build(backends[0]), backend=compile_backend)
-    if old_class is not None:
-        first = next(iter(models.values()))
-        old = build('loop')
-        old.load_state_dict(first.state_dict())
-        models['old'] = (old_copy(old, old_class) if isinstance(old, GridMoE)
-                         else with_old_layers(old, old_class)).train()
+        models['GridMoE (compiled)'] = torch.compile(
+            with_backend(backends[0]), backend=compile_backend)
     return models
 
 
@@ -258,52 +222,30 @@ def benchmark_layers(device,
                      repeats,
                      amp,
                      backends,
-                     old_class,
-                     compile_backend=None,
-                     compile_gate=False) -> None:
+                     compile_backend=None) -> None:
     for name, (batch, height, width, channels) in LAYER_SHAPES.items():
         torch.manual_seed(0)
         models = OrderedDict(dense=ConvNeXtMLP(channels).to(device).train())
         models.update(
             moe_variants(
-                lambda backend, compile_gate=False: GridMoE(
+                lambda: GridMoE(
                     channels,
                     expert_cfg=dict(type='ConvNeXtMLP', in_channels=channels),
                     num_experts=8,
-                    top_k=2,
-                    expert_backend=backend,
-                    compile_gate=compile_gate).to(device).train(),
-                backends,
-                old_class,
-                compile_backend,
-                compile_gate))
+                    top_k=2).to(device).train(), backends, compile_backend))
         inputs = torch.randn(
             batch, height, width, channels, device=device, requires_grad=True)
         compare(f'layer {name}', models, inputs, repeats, amp, ops=True)
 
 
-def benchmark_backbones(device,
-                        repeats,
-                        batches,
-                        amp,
-                        backends,
-                        old_class,
-                        compile_gate=False) -> None:
-
-    def build(backend, compile_gate=False):
-        return ConvNeXtMoE(
-            'tiny',
-            moe_cfg=dict(
-                num_experts=8,
-                top_k=2,
-                expert_backend=backend,
-                compile_gate=compile_gate)).to(device).train()
-
+def benchmark_backbones(device, repeats, batches, amp, backends) -> None:
     torch.manual_seed(0)
     models = OrderedDict(
         dense=ConvNeXtMoE('tiny', moe_blocks=[]).to(device).train())
     models.update(
-        moe_variants(build, backends, old_class, compile_gate=compile_gate))
+        moe_variants(
+            lambda: ConvNeXtMoE('tiny', moe_cfg=dict(num_experts=8, top_k=2)).
+            to(device).train(), backends))
     for batch in batches:
         images = torch.randn(batch, 3, 800, 800, device=device)
         compare(
@@ -328,7 +270,8 @@ def main(argv=None):
         nargs='+',
         default=['auto'],
         choices=['auto', 'grouped_mm', 'loop'],
-        help='expert backends of the new layer to time')
+        help='expert backends of the MoE layer to time (auto: its own '
+        'choice)')
     parser.add_argument(
         '--repeats',
         type=int,
@@ -347,22 +290,13 @@ def main(argv=None):
         help='800 x 800 images per step')
     parser.add_argument('--skip-backbone', action='store_true')
     parser.add_argument(
-        '--skip-old',
-        action='store_true',
-        help='leave the old (per-expert loop) layer out')
-    parser.add_argument(
         '--compile',
         nargs='?',
         const='inductor',
         metavar='BACKEND',
-        help='also time the new layer under torch.compile '
+        help='also time the MoE layer under torch.compile '
         '(default backend inductor; on CPU its grouped_mm '
         'compiles in bf16 only)')
-    parser.add_argument(
-        '--compile-gate',
-        action='store_true',
-        help='also time the new layer with compile_gate=True (its routing '
-        'arithmetic under torch.compile)')
     parser.add_argument('--threads', type=int, help='CPU threads for torch')
     parser.add_argument(
         '--glibc-default',
@@ -380,19 +314,17 @@ def main(argv=None):
         reused = not args.glibc_default and reuse_large_cpu_blocks()
         name += (', glibc reuses large blocks'
                  if reused else ', glibc maps large blocks afresh')
-    old_class = None if args.skip_old else load_old_layer_class()
     for precision in args.precisions:
         print(
             f'device {device} ({name}), torch {torch.__version__}, '
             f'{precision}, load average {os.getloadavg()[0]:.1f}',
             flush=True)
         amp = AMP_DTYPES[precision]
-        benchmark_layers(device, args.repeats, amp, args.backends, old_class,
-                         args.compile, args.compile_gate)
+        benchmark_layers(device, args.repeats, amp, args.backends,
+                         args.compile)
         if not args.skip_backbone:
             benchmark_backbones(device, args.backbone_repeats,
-                                args.backbone_batches, amp, args.backends,
-                                old_class, args.compile_gate)
+                                args.backbone_batches, amp, args.backends)
 
 
 if __name__ == '__main__':

@@ -18,11 +18,10 @@ reports, per dataset:
   paper's expert maps.
 
 The counting (:class:`ExpertUsage`) lives in
-``sm3det/engine/hooks/expert_usage_hook.py``, next to the hook that measures
-the same during validation. Only positions that cover the image
+``sm3det/evaluation/expert_usage.py``; ``ExpertUsageHook`` measures the same
+during validation. Only positions that cover the image
 (``img_shape``) are counted: the batch padding of the data preprocessor is
-left out (a pipeline's ``Pad``, as in the SAR training pipeline, is part of
-the image). Layers are named by their module name in the backbone
+left out. Layers are named by their module name in the backbone
 (``stages.2.4.mlp``: ConvNeXtMoE's 0-based stage 2, the paper's stage 3);
 a stage groups the layers whose names differ only in the block index.
 
@@ -47,10 +46,9 @@ from mmengine.runner import load_checkpoint
 import sm3det  # noqa: F401  (registers the modules; before mmrotate)
 from mmrotate.registry import MODELS
 # isort: on
-from sm3det.engine.hooks.expert_usage_hook import (ExpertUsage,
-                                                   build_subset_loader,
-                                                   layer_in_stage,
-                                                   route_images, stage_of)
+from sm3det.datasets import build_subset_loader
+from sm3det.evaluation.expert_usage import (ExpertUsage, layer_in_stage,
+                                            route_images, stage_of)
 from sm3det.models.layers import moe_layers
 
 

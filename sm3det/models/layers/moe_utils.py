@@ -6,16 +6,17 @@ no MoE-specific method of its own: these functions find the layers by type.
 - :func:`moe_layers`: the layers in module order, keyed by module name;
 - :func:`moe_balance_loss`: the mean balance loss of the training layers'
   last forward (what ``SM3Det.loss`` adds as ``loss_moe_balance``);
-- :func:`record_moe_routing`: switch routing statistics on or off;
-- :func:`prune_experts`: keep only some experts per layer (per-sensor
-  export), e.g. from a config entry.
+- :func:`record_moe_routing`: switch routing statistics on or off.
+
+Keeping only some experts per layer (per-sensor export) is
+:func:`~.expert_pruning.prune_experts`.
 
 Loading a dense checkpoint into the experts needs nothing here: every GridMoE
 expands a dense expert's weights itself when ``load_state_dict`` meets them
 (a ``load_state_dict`` pre-hook; see the GridMoE docstring).
 """
 from collections import OrderedDict
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -64,33 +65,3 @@ def record_moe_routing(module: nn.Module,
     ``last_expert_map`` (see :meth:`GridMoE.record_routing`)."""
     for layer in moe_layers(module).values():
         layer.record_routing(expert_counts, expert_map)
-
-
-def prune_experts(module: nn.Module,
-                  kept_experts: Mapping[str, Sequence[int]]) -> None:
-    """Keep only the given experts of some GridMoE layers, in place.
-
-    For exporting a model for one sensor: experts its images never use are
-    dropped, and routing among the kept ones is unchanged (see
-    :meth:`GridMoE.keep_experts`). Call it on the built model *before*
-    loading the pruned checkpoint, whose expert tensors then have the kept
-    number of experts.
-
-    Args:
-        module: The model or backbone.
-        kept_experts: ``{layer name: [expert indices]}``, layer names as in
-            :func:`moe_layers` of ``module`` (relative to it, e.g.
-            ``'backbone.stages.2.0.mlp'`` for a detector); layers not named
-            keep all experts. Plain lists/dicts, so it can be a config entry.
-
-    Raises:
-        KeyError: a name that is not a GridMoE layer of ``module``.
-    """
-    layers = moe_layers(module)
-    unknown = [name for name in kept_experts if name not in layers]
-    if unknown:
-        raise KeyError(f'prune_experts: {unknown} are not GridMoE layers of '
-                       f'{type(module).__name__}; its layers are '
-                       f'{list(layers)}')
-    for name, indices in kept_experts.items():
-        layers[name].keep_experts(indices)

@@ -2,8 +2,9 @@
 
 A router maps tokens ``(T, C)`` to clean (noise-free) logits ``(T, N)``; the
 top-k choice, the softmax over the chosen k, noisy gating and the balance loss
-live in :class:`~sm3det.models.layers.grid_moe.GridMoE`, so every router gets
-them alike.
+live in :mod:`~sm3det.models.layers.gating`, so every router gets them alike.
+GridMoE builds :class:`CosineRouter` (SM3Det's gate) unless its ``router_cfg``
+says otherwise; :class:`LinearRouter` is the original code's other gate.
 
 A router also implements ``reset_parameters()``.
 """
