@@ -8,11 +8,11 @@ import torch.nn.functional as F
 from mmrotate.registry import MODELS
 
 import sm3det  # noqa: F401  (before mmrotate)
+from sm3det.analysis.complexity import count_params_and_flops
 from sm3det.models.backbones import (ConvNeXtMoE, convnext_moe,
                                      even_block_indices)
 from sm3det.models.layers import (GridMoE, moe_balance_loss, moe_layers,
                                   record_moe_routing)
-from tool_loader import load_tool
 
 MINI_DEPTHS = (1, 1, 3, 1)
 
@@ -147,7 +147,7 @@ def test_placement_config():
         ConvNeXtMoE('mini', moe_blocks=[[], [1], [], []])
     with pytest.raises(ValueError, match='one list per stage'):
         ConvNeXtMoE('mini', moe_blocks=[[0]])
-    with pytest.raises(KeyError, match='Unknown ConvNeXt arch'):
+    with pytest.raises(KeyError, match='Unknown ConvNeXtMoE arch'):
         ConvNeXtMoE('huge')
 
 
@@ -208,7 +208,7 @@ def test_pretrained_moe_equals_dense(tmp_path, key_format):
                        dense.stages[1][0].mlp.fc1.weight)
 
     with pytest.raises(ValueError, match='prefix'):
-        moe.load_convnext_checkpoint(str(path), prefix='model.backbone.')
+        moe.load_pretrained(str(path), prefix='model.backbone.')
 
     x = torch.randn(2, 3, 64, 64)
     for train in (False, True):  # train: noisy gating, still identical
@@ -337,12 +337,11 @@ def test_backbone_under_bf16_autocast():
 
 def test_flops_count_active_experts_only():
     """get_flops: all experts in the params, only the top-k in the FLOPs."""
-    get_flops = load_tool('tools/analysis_tools/get_flops.py')
     images = (torch.rand(1, 3, 64, 64), )
-    dense = get_flops.count_params_and_flops(
+    dense = count_params_and_flops(
         ConvNeXtMoE('mini', moe_blocks=[]).eval(), images)
     moe_model = ConvNeXtMoE('mini', moe_cfg=dict(num_experts=4, top_k=2))
-    moe = get_flops.count_params_and_flops(moe_model.eval(), images)
+    moe = count_params_and_flops(moe_model.eval(), images)
     assert dense['params'] == num_params(ConvNeXtMoE('mini', moe_blocks=[]))
     assert moe['params'] == num_params(moe_model)
     # Per MoE layer and token: one more expert MLP (8 C^2 multiply-adds)

@@ -1,9 +1,11 @@
-"""VAN, LSKNet and PVT-v2 MoE backbones: configs, checkpoints, forward.
+"""VAN, LSKNet and PVT-v2 MoE backbones: configs, checkpoints, forward;
+the base that every MoE backbone shares.
 
 Each backbone loads a dense checkpoint in the official and the OpenMMLab key
 formats with every expert set to the pretrained 1x1 conv, so that, with the
 router in eval mode and any top-k, it computes what the dense one computes.
 """
+import inspect
 import os.path as osp
 import re
 
@@ -12,8 +14,9 @@ import torch
 from mmengine.config import Config
 from mmrotate.registry import MODELS
 
+from sm3det.models.backbones import MoEBackbone, moe_backbone
 from sm3det.models.layers import GridMoE, moe_balance_loss, moe_layers
-from tool_loader import REPO_ROOT
+from repository import REPO_ROOT
 
 MINI = dict(arch='mini')
 MOE_4_TOP2 = dict(num_experts=4, top_k=2)
@@ -194,6 +197,17 @@ def test_equal_to_dense_at_init(tmp_path, backbone_type, to_format, top_k):
     for want, got in zip(expected, actual):
         assert got.shape == want.shape
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    'backbone_type',
+    ['ConvNeXtMoE', 'ConvNeXtDA', 'VANMoE', 'LSKNetMoE', 'PVTv2MoE'])
+def test_one_base_for_every_moe_backbone(backbone_type):
+    """Every MoE backbone is an MoEBackbone (placement, MoE layers,
+    checkpoint loading), and the base imports no backbone."""
+    assert issubclass(MODELS.get(backbone_type), MoEBackbone)
+    source = inspect.getsource(moe_backbone)
+    assert not re.search(r'^from \.(?!\.)', source, re.MULTILINE)
 
 
 def test_checkpoint_errors(tmp_path):

@@ -72,7 +72,7 @@ class ConvNeXtDA(ConvNeXtMoE):
             return [[depth - 1] for depth in self.depths]
         if da_blocks == 'all':
             return [list(range(depth)) for depth in self.depths]
-        return self._check_block_lists(da_blocks, 'da_blocks')
+        return self.check_block_lists(self.depths, da_blocks, 'da_blocks')
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """``(B, 3, H, W)`` images -> features of ``out_indices``, each

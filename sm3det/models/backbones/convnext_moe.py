@@ -7,8 +7,9 @@ ConvNeXt checkpoints in the official (facebookresearch) and the mmpretrain
 key formats; each GridMoE copies its block's pretrained MLP into all its
 experts as it loads (a ``load_state_dict`` pre-hook of the layer), so a
 freshly loaded MoE backbone computes what the dense pretrained one computes.
-MoE bookkeeping (balance loss, routing records) is generic:
-:mod:`sm3det.models.layers.moe_utils`.
+MoE placement, layer building and checkpoint loading are those of every
+MoE backbone (:mod:`.moe_backbone`); MoE bookkeeping (balance loss, routing
+records) is generic: :mod:`sm3det.models.layers.moe_utils`.
 
 Stages are numbered from 0 in code: the paper's "stages 2-4" are 1, 2, 3.
 """
@@ -23,11 +24,11 @@ import torch.utils.checkpoint as checkpoint
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.logging import print_log
-from mmengine.model import BaseModule
-from mmengine.runner.checkpoint import CheckpointLoader
 from mmrotate.registry import MODELS
 
-from ..layers import GridMoE, StackedLinear, moe_layers
+from ..layers import StackedLinear
+from .moe_backbone import (MoEBackbone, build_moe, rename_keys,
+                           stage_drop_path_rates)
 
 ARCH_SETTINGS = {
     # Test/mini-config size: stage 2 mixes MoE and dense blocks by default.
@@ -37,22 +38,6 @@ ARCH_SETTINGS = {
     'base': dict(depths=(3, 3, 27, 3), channels=(128, 256, 512, 1024)),
     'large': dict(depths=(3, 3, 27, 3), channels=(192, 384, 768, 1536)),
 }
-
-# SM3Det's placement: the even blocks of the paper's stages 2, 3 and 4.
-DEFAULT_MOE_STAGES = (1, 2, 3)
-
-
-def even_block_indices(depths: Sequence[int],
-                       stages: Sequence[int] = DEFAULT_MOE_STAGES) -> list:
-    """Per-stage MoE block indices: blocks 0, 2, 4, ... of ``stages``.
-
-    >>> even_block_indices((3, 3, 9, 3))
-    [[], [0, 2], [0, 2, 4, 6, 8], [0, 2]]
-    """
-    return [
-        list(range(0, depth, 2)) if stage in stages else []
-        for stage, depth in enumerate(depths)
-    ]
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -121,11 +106,8 @@ class ConvNeXtBlock(nn.Module):
             _scope_='mmrotate',
             in_channels=channels,
             mlp_ratio=mlp_ratio)
-        if moe_cfg is None:
-            self.mlp = MODELS.build(mlp_cfg)
-        else:
-            self.mlp = GridMoE(
-                in_channels=channels, expert_cfg=mlp_cfg, **moe_cfg)
+        self.mlp = MODELS.build(mlp_cfg) if moe_cfg is None else build_moe(
+            mlp_cfg, moe_cfg)
         self.layer_scale = nn.Parameter(
             torch.full((channels, ), layer_scale_init_value))
         self.drop_path = DropPath(
@@ -145,44 +127,8 @@ class ConvNeXtBlock(nn.Module):
         return x + self.drop_path(branch.permute(0, 3, 1, 2))
 
 
-def convnext_keys_to_dense(
-        state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Rename a ConvNeXt checkpoint to the names of a dense ConvNeXtMoE.
-
-    Accepts the official format (``downsample_layers.i.*``,
-    ``stages.i.j.dwconv/norm/pwconv1/pwconv2/gamma``, ``norm.*``,
-    ``head.*``), the mmpretrain format (optional ``backbone.`` prefix,
-    ``depthwise_conv``, ``pointwise_conv1/2`` as linear or 1x1 conv,
-    ``norm3``, ``head.fc.*``) and this module's own names. Classification
-    heads and, in detector checkpoints, everything outside ``backbone.`` are
-    dropped; the official classifier's final ``norm`` becomes ``norm3``.
-    """
-    if any(key.startswith('backbone.') for key in state_dict):
-        state_dict = {
-            key[len('backbone.'):]: value
-            for key, value in state_dict.items() if key.startswith('backbone.')
-        }
-    renames = [
-        (r'^norm\.', 'norm3.'),
-        (r'\.(dwconv|depthwise_conv)\.', '.depthwise_conv.'),
-        (r'\.(pwconv1|pointwise_conv1)\.', '.mlp.fc1.'),
-        (r'\.(pwconv2|pointwise_conv2)\.', '.mlp.fc2.'),
-        (r'\.gamma$', '.layer_scale'),
-    ]
-    converted = {}
-    for key, value in state_dict.items():
-        if key.startswith('head.'):
-            continue
-        for pattern, replacement in renames:
-            key = re.sub(pattern, replacement, key)
-        if re.search(r'\.mlp\.fc\d\.weight$', key) and value.dim() == 4:
-            value = value.flatten(1)  # 1x1 conv weight -> linear weight
-        converted[key] = value
-    return converted
-
-
 @MODELS.register_module()
-class ConvNeXtMoE(BaseModule):
+class ConvNeXtMoE(MoEBackbone):
     """ConvNeXt backbone whose chosen blocks use a grid-level sparse MoE.
 
     Args:
@@ -215,12 +161,13 @@ class ConvNeXtMoE(BaseModule):
         with_cp (bool): Gradient checkpointing per block. Defaults to False.
         init_cfg (dict, optional): ``dict(type='Pretrained',
             checkpoint=PATH_OR_URL, prefix=None)`` loads a ConvNeXt
-            checkpoint (see :func:`convnext_keys_to_dense`); otherwise
+            checkpoint (see :meth:`keys_to_dense`); otherwise
             truncated-normal init (std 0.02) as in ConvNeXt.
     """
 
-    # Parameters a ConvNeXt classification checkpoint does not have.
-    fresh_keys = r'\.mlp\.(router|noise_proj)\.|^norm\d\.'
+    arch_settings = ARCH_SETTINGS
+    # A ConvNeXt classification checkpoint has no output norms 0-2 either.
+    fresh_keys = MoEBackbone.fresh_keys + r'|^norm\d\.'
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
@@ -235,23 +182,16 @@ class ConvNeXtMoE(BaseModule):
                  with_cp: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        if isinstance(arch, str):
-            if arch not in ARCH_SETTINGS:
-                raise KeyError(f'Unknown ConvNeXt arch {arch!r}; choose from '
-                               f'{sorted(ARCH_SETTINGS)} or pass a dict')
-            arch = ARCH_SETTINGS[arch]
+        arch = self.resolve_arch(arch)
         self.depths = tuple(arch['depths'])
         self.channels = tuple(arch['channels'])
         num_stages = len(self.depths)
         if len(self.channels) != num_stages:
             raise ValueError(f'ConvNeXt depths {self.depths} and channels '
                              f'{self.channels} differ in length')
-        self.out_indices = tuple(out_indices)
-        if not all(0 <= i < num_stages for i in self.out_indices):
-            raise ValueError(f'out_indices {self.out_indices} must lie in '
-                             f'[0, {num_stages})')
+        self.out_indices = self.check_out_indices(out_indices, num_stages)
         self.frozen_stages = frozen_stages
-        self.moe_blocks = self._check_moe_blocks(moe_blocks)
+        self.moe_blocks = self.resolve_moe_blocks(self.depths, moe_blocks)
 
         self.downsample_layers = nn.ModuleList([
             nn.Sequential(
@@ -263,20 +203,15 @@ class ConvNeXtMoE(BaseModule):
                 nn.Conv2d(self.channels[i - 1], self.channels[i], 2, stride=2))
             for i in range(1, num_stages)
         ])
-        num_blocks = sum(self.depths)
-        drop_path_rates = [
-            drop_path_rate * i / max(num_blocks - 1, 1)
-            for i in range(num_blocks)
-        ]
+        drop_path_rates = stage_drop_path_rates(self.depths, drop_path_rate)
         self.stages = nn.ModuleList()
         for stage, (depth,
                     channels) in enumerate(zip(self.depths, self.channels)):
-            first = sum(self.depths[:stage])
             self.stages.append(
                 nn.Sequential(*[
                     ConvNeXtBlock(
                         channels,
-                        drop_path_rate=drop_path_rates[first + block],
+                        drop_path_rate=drop_path_rates[stage][block],
                         layer_scale_init_value=layer_scale_init_value,
                         moe_cfg=moe_cfg if block in
                         self.moe_blocks[stage] else None,
@@ -295,27 +230,6 @@ class ConvNeXtMoE(BaseModule):
             return LayerNorm2d(self.channels[0], eps=1e-6)
         return build_norm_layer(norm_cfg, self.channels[0])[1]
 
-    def _check_moe_blocks(self, moe_blocks) -> list:
-        """Validate the placement; None gives the default one."""
-        if moe_blocks is None:
-            return even_block_indices(self.depths)
-        if len(moe_blocks) == 0:
-            return [[] for _ in self.depths]
-        return self._check_block_lists(moe_blocks, 'moe_blocks')
-
-    def _check_block_lists(self, block_lists, name: str) -> list:
-        """One list of block indices per stage, each index inside its stage;
-        returns them sorted. ``name`` is the config key, for the error."""
-        if isinstance(block_lists, str) or len(block_lists) != len(
-                self.depths):
-            raise ValueError(f'{name} needs one list per stage '
-                             f'({len(self.depths)}), got {block_lists}')
-        for stage, (blocks, depth) in enumerate(zip(block_lists, self.depths)):
-            if not all(0 <= block < depth for block in blocks):
-                raise ValueError(f'{name}[{stage}]={list(blocks)} outside '
-                                 f'the {depth} blocks of stage {stage}')
-        return [sorted(blocks) for blocks in block_lists]
-
     def forward(self, x: torch.Tensor) -> tuple:
         """``(B, 3, H, W)`` images -> features of ``out_indices``, each
         ``(B, C_i, H / 2^(i+2), W / 2^(i+2))``."""
@@ -328,8 +242,8 @@ class ConvNeXtMoE(BaseModule):
         return tuple(outs)
 
     # ------------------------------------------------------ initialisation
-    def init_weights(self) -> None:
-        """ConvNeXt's random init, then the pretrained checkpoint if any."""
+    def init_random_weights(self) -> None:
+        """ConvNeXt's truncated-normal init (std 0.02), gates their own."""
         for m in self.modules():
             # StackedLinear: the experts' linear layers, (N, C_out, C_in).
             if isinstance(m, (nn.Conv2d, nn.Linear, StackedLinear)):
@@ -339,65 +253,47 @@ class ConvNeXtMoE(BaseModule):
             elif isinstance(m, (nn.LayerNorm, nn.GroupNorm)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        for layer in moe_layers(self).values():
-            layer.reset_gate_parameters()
-        cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            if not isinstance(self.downsample_layers[0][1], LayerNorm2d):
-                print_log(
-                    'ConvNeXtMoE: a ConvNeXt checkpoint was trained with '
-                    'LayerNorm after the stem; its weights now go into '
-                    f'{type(self.downsample_layers[0][1]).__name__} '
-                    '(stem_norm_cfg)',
-                    logger='current',
-                    level=logging.WARNING)
-            self.load_convnext_checkpoint(cfg['checkpoint'], cfg.get('prefix'))
-        elif cfg:
-            raise ValueError(f'ConvNeXtMoE supports init_cfg=dict(type='
-                             f"'Pretrained', checkpoint=...) only, got {cfg}")
-        self._is_init = True
+        self.reset_gate_parameters()
 
-    def load_convnext_checkpoint(self,
-                                 checkpoint_or_state_dict: Union[str, dict],
-                                 prefix: Optional[str] = None) -> None:
-        """Load ConvNeXt weights, copying each MLP into all its experts.
+    @staticmethod
+    def keys_to_dense(
+            state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Rename a ConvNeXt checkpoint to the names of a dense ConvNeXtMoE.
 
-        Args:
-            checkpoint_or_state_dict: A path/URL (anything mmengine's
-                CheckpointLoader reads) or an already loaded dict.
-            prefix: Keep only keys with this prefix, stripped first.
+        Accepts the official format (``downsample_layers.i.*``,
+        ``stages.i.j.dwconv/norm/pwconv1/pwconv2/gamma``, ``norm.*``,
+        ``head.*``), the mmpretrain format (``depthwise_conv``,
+        ``pointwise_conv1/2`` as linear or 1x1 conv, ``norm3``,
+        ``head.fc.*``) and this module's own names. Classification heads are
+        dropped; the official classifier's final ``norm`` becomes
+        ``norm3``.
         """
-        ckpt = checkpoint_or_state_dict
-        if isinstance(ckpt, str):
-            ckpt = CheckpointLoader.load_checkpoint(ckpt, map_location='cpu')
-        state_dict = ckpt.get('state_dict', ckpt.get('model', ckpt))
-        if prefix:
-            state_dict = {
-                k[len(prefix):]: v
-                for k, v in state_dict.items() if k.startswith(prefix)
-            }
-            if not state_dict:
-                raise ValueError(f'No key of the ConvNeXt checkpoint starts '
-                                 f'with prefix {prefix!r}; leave prefix out '
-                                 f'(a "backbone." prefix is found anyway)')
-        # Each GridMoE copies its block's dense MLP into all its experts.
-        missing, unexpected = self.load_state_dict(
-            convnext_keys_to_dense(state_dict), strict=False)
-        # A classification checkpoint has no gates and no output norms 0-2;
-        # anything else missing means a wrong or partial file.
-        fresh = [k for k in missing if re.search(self.fresh_keys, k)]
-        missing = [k for k in missing if k not in fresh]
-        print_log(
-            f'ConvNeXtMoE: loaded a ConvNeXt checkpoint; '
-            f'{len(fresh)} gate / output-norm tensors keep their init',
-            logger='current',
-            level=logging.INFO)
-        if missing or unexpected:
+        state_dict = rename_keys(state_dict, [
+            (r'^norm\.', 'norm3.'),
+            (r'\.(dwconv|depthwise_conv)\.', '.depthwise_conv.'),
+            (r'\.(pwconv1|pointwise_conv1)\.', '.mlp.fc1.'),
+            (r'\.(pwconv2|pointwise_conv2)\.', '.mlp.fc2.'),
+            (r'\.gamma$', '.layer_scale'),
+        ])
+        for key, value in state_dict.items():
+            if value.dim() == 4 and re.search(r'\.mlp\.fc\d\.weight$', key):
+                state_dict[key] = value.flatten(1)  # 1x1 conv -> linear
+        return state_dict
+
+    def load_pretrained(self,
+                        checkpoint: str,
+                        prefix: Optional[str] = None) -> None:
+        """:meth:`MoEBackbone.load_pretrained`, after a warning when the
+        stem norm is not the LayerNorm that ConvNeXt checkpoints have."""
+        stem_norm = self.downsample_layers[0][1]
+        if not isinstance(stem_norm, LayerNorm2d):
             print_log(
-                f'ConvNeXtMoE checkpoint: missing keys {missing}, '
-                f'unexpected keys {unexpected}',
+                'ConvNeXtMoE: a ConvNeXt checkpoint was trained with '
+                'LayerNorm after the stem; its weights now go into '
+                f'{type(stem_norm).__name__} (stem_norm_cfg)',
                 logger='current',
                 level=logging.WARNING)
+        super().load_pretrained(checkpoint, prefix)
 
     # ------------------------------------------------------------ freezing
     def _freeze_stages(self) -> None:

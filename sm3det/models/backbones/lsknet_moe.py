@@ -5,13 +5,13 @@ Object Detection") is VAN (:mod:`.van_moe`) with the large-kernel attention
 replaced by the LSK module; stages, MLP, MoE placement and checkpoint
 handling are VAN's. Its checkpoints (official, and mmrotate's LSKNet
 project, which keeps the official names) load through
-:func:`~.van_moe.van_keys_to_dense`.
+:meth:`~.van_moe.VANMoE.keys_to_dense`.
 """
 import torch
 import torch.nn as nn
 from mmrotate.registry import MODELS
 
-from .van_moe import VANMoE
+from .van_moe import VANMoE, large_kernel_convs
 
 
 class LSKAttention(nn.Module):
@@ -22,10 +22,7 @@ class LSKAttention(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.conv0 = nn.Conv2d(
-            channels, channels, 5, padding=2, groups=channels)
-        self.conv_spatial = nn.Conv2d(
-            channels, channels, 7, padding=9, groups=channels, dilation=3)
+        self.conv0, self.conv_spatial = large_kernel_convs(channels)
         self.conv1 = nn.Conv2d(channels, channels // 2, 1)
         self.conv2 = nn.Conv2d(channels, channels // 2, 1)
         self.conv_squeeze = nn.Conv2d(2, 2, 7, padding=3)

@@ -19,9 +19,7 @@ from mmdet.models.backbones.pvt import pvt_convert
 from mmrotate.registry import MODELS
 from torch.overrides import TorchFunctionMode
 
-from ..layers import moe_layers
-from .moe_backbone import (is_pretrained, load_pretrained, pointwise_conv,
-                           resolve_moe_blocks)
+from .moe_backbone import MoEBackbone, pointwise_conv, rename_keys
 
 # embed_dims is stage 0's width; stage i has embed_dims * num_heads[i]
 # channels (num_heads 1/2/5/8). 'mini' is the SOI-Det-mini CPU size.
@@ -51,22 +49,8 @@ class _LinspaceOnCPU(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def pvt_v2_keys_to_dense(
-        state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Rename a PVT-v2 checkpoint to mmdet's PVT-v2 names.
-
-    The official format (whai362/PVT: ``patch_embed1``, ``block1.0.attn.q``,
-    ``mlp.fc1``, ...) goes through mmdet's ``pvt_convert``; mmdet's own
-    format (``layers.0.1.0.ffn.layers.0``, ..., ``backbone.`` prefix already
-    stripped) is kept. Classifier keys (``head.*``) are dropped.
-    """
-    if any(k.startswith(('patch_embed1.', 'block1.')) for k in state_dict):
-        return pvt_convert(state_dict)
-    return {k: v for k, v in state_dict.items() if not k.startswith('head.')}
-
-
 @MODELS.register_module()
-class PVTv2MoE(PyramidVisionTransformerV2):
+class PVTv2MoE(MoEBackbone, PyramidVisionTransformerV2):
     """PVT-v2 backbone whose chosen encoder layers have a grid-level MoE
     FFN.
 
@@ -81,11 +65,13 @@ class PVTv2MoE(PyramidVisionTransformerV2):
             ``dict(num_experts=4, top_k=2)``.
         init_cfg (dict, optional): ``dict(type='Pretrained',
             checkpoint=PATH_OR_URL, prefix=None)`` loads an ImageNet or
-            detector checkpoint (see :func:`pvt_v2_keys_to_dense`);
-            otherwise mmdet's random init.
+            detector checkpoint (see :meth:`keys_to_dense`); otherwise
+            mmdet's random init.
         **kwargs: Other arguments of mmdet's PyramidVisionTransformerV2
             (``drop_path_rate``, ``out_indices``, ...).
     """
+
+    arch_settings = ARCH_SETTINGS
 
     def __init__(self,
                  arch: Union[str, dict] = 'b0',
@@ -93,21 +79,14 @@ class PVTv2MoE(PyramidVisionTransformerV2):
                  moe_cfg: dict = dict(num_experts=4, top_k=2),
                  init_cfg: Optional[dict] = None,
                  **kwargs):
-        owner = type(self).__name__
-        if isinstance(arch, str):
-            if arch not in ARCH_SETTINGS:
-                raise KeyError(f'Unknown {owner} arch {arch!r}; choose from '
-                               f'{sorted(ARCH_SETTINGS)} or pass a dict')
-            arch = ARCH_SETTINGS[arch]
-        is_pretrained(init_cfg, owner)  # fail at build on a bad init_cfg
+        arch = self.resolve_arch(arch)
         with _LinspaceOnCPU():
             super().__init__(
                 embed_dims=arch['embed_dims'],
                 num_layers=list(arch['num_layers']),
                 init_cfg=init_cfg,
                 **kwargs)
-        self.moe_blocks = resolve_moe_blocks(self.num_layers, moe_blocks,
-                                             owner)
+        self.moe_blocks = self.resolve_moe_blocks(self.num_layers, moe_blocks)
         for stage, blocks in enumerate(self.moe_blocks):
             for block in blocks:
                 ffn = self.layers[stage][1][block].ffn
@@ -116,13 +95,26 @@ class PVTv2MoE(PyramidVisionTransformerV2):
                 ffn.layers[FFN_FC1] = pointwise_conv(channels, hidden, moe_cfg)
                 ffn.layers[FFN_FC2] = pointwise_conv(hidden, channels, moe_cfg)
 
-    def init_weights(self) -> None:
-        """The pretrained checkpoint, or mmdet's PVT random init."""
-        if is_pretrained(self.init_cfg, type(self).__name__):
-            load_pretrained(self, self.init_cfg, pvt_v2_keys_to_dense)
-        else:
-            super().init_weights()
-            # mmdet's init also drew the gates' linear layers.
-            for layer in moe_layers(self).values():
-                layer.reset_gate_parameters()
-        self._is_init = True
+    def init_random_weights(self) -> None:
+        """mmdet's PVT random init, only without a checkpoint: mmdet's would
+        load init_cfg's itself. A checkpoint sets every tensor but the gates,
+        which keep their build-time init."""
+        if self.is_pretrained():
+            return
+        PyramidVisionTransformerV2.init_weights(self)
+        # mmdet's init also drew the gates' linear layers.
+        self.reset_gate_parameters()
+
+    @staticmethod
+    def keys_to_dense(
+            state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Rename a PVT-v2 checkpoint to mmdet's PVT-v2 names.
+
+        The official format (whai362/PVT: ``patch_embed1``,
+        ``block1.0.attn.q``, ``mlp.fc1``, ...) goes through mmdet's
+        ``pvt_convert``; mmdet's own format (``layers.0.1.0.ffn.layers.0``,
+        ...) is kept. Classifier keys (``head.*``) are dropped.
+        """
+        if any(k.startswith(('patch_embed1.', 'block1.')) for k in state_dict):
+            return pvt_convert(state_dict)
+        return rename_keys(state_dict, [])  # no rename: drops head.* only

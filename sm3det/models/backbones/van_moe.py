@@ -16,19 +16,16 @@ Module names are those of the official VAN checkpoints (``patch_embed1``,
 ``norm1``, ...), except the MLP's depthwise conv: ``mlp.dwconv``.
 """
 import math
-import re
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
-from mmengine.model import BaseModule
-from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 from mmrotate.registry import MODELS
 
-from .moe_backbone import (is_pretrained, load_pretrained, pointwise_conv,
-                           resolve_moe_blocks)
+from .moe_backbone import (MoEBackbone, pointwise_conv, rename_keys,
+                           stage_drop_path_rates)
 
 # VAN-T/S/B are VAN-b0/b1/b2; LSKNet-T/S/B have the same stages. 'mini' is
 # the CPU size of the SOI-Det-mini configs.
@@ -41,16 +38,21 @@ ARCH_SETTINGS = {
 MLP_RATIOS = (8, 8, 4, 4)
 
 
+def large_kernel_convs(channels: int) -> Tuple[nn.Conv2d, nn.Conv2d]:
+    """VAN's decomposed large kernel, two depthwise convs in a row: 5x5,
+    then 7x7 with dilation 3 (together 23x23); both keep the map's size."""
+    return (nn.Conv2d(channels, channels, 5, padding=2, groups=channels),
+            nn.Conv2d(
+                channels, channels, 7, padding=9, groups=channels, dilation=3))
+
+
 class LargeKernelAttention(nn.Module):
     """VAN's LKA: 5x5 depthwise -> 7x7 depthwise (dilation 3) -> 1x1 conv,
     multiplied into the input. ``(B, C, H, W) -> (B, C, H, W)``."""
 
     def __init__(self, channels: int):
         super().__init__()
-        self.conv0 = nn.Conv2d(
-            channels, channels, 5, padding=2, groups=channels)
-        self.conv_spatial = nn.Conv2d(
-            channels, channels, 7, padding=9, groups=channels, dilation=3)
+        self.conv0, self.conv_spatial = large_kernel_convs(channels)
         self.conv1 = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -159,36 +161,8 @@ class OverlapPatchEmbed(nn.Module):
         return self.norm(self.proj(x))
 
 
-def van_keys_to_dense(
-        state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Rename a VAN / LSKNet checkpoint to this module's names.
-
-    Accepts the official format (VAN-Classification, LSKNet; also what
-    mmrotate's LSKNet project saves: ``block1.0.mlp.dwconv.dwconv``), the
-    mmpretrain format (``patch_embed1.projection``, ``blocks1``,
-    ``DW_conv``, ``DW_D_conv``, ``mlp.dwconv``) and this module's own
-    names, with the ``backbone.`` prefix already stripped. Classifier keys
-    (``head.*``) are dropped.
-    """
-    renames = [
-        (r'^blocks(\d)\.', r'block\1.'),
-        (r'^(patch_embed\d)\.projection\.', r'\1.proj.'),
-        (r'\.DW_conv\.', '.conv0.'),
-        (r'\.DW_D_conv\.', '.conv_spatial.'),
-        (r'\.mlp\.dwconv\.dwconv\.', '.mlp.dwconv.'),
-    ]
-    converted = {}
-    for key, value in state_dict.items():
-        if key.startswith('head.'):
-            continue
-        for pattern, replacement in renames:
-            key = re.sub(pattern, replacement, key)
-        converted[key] = value
-    return converted
-
-
 @MODELS.register_module()
-class VANMoE(BaseModule):
+class VANMoE(MoEBackbone):
     """VAN backbone whose chosen blocks have a grid-level MoE MLP.
 
     Args:
@@ -211,10 +185,11 @@ class VANMoE(BaseModule):
             ``dict(num_experts=4, top_k=2)``.
         init_cfg (dict, optional): ``dict(type='Pretrained',
             checkpoint=PATH_OR_URL, prefix=None)`` loads an ImageNet
-            checkpoint (see :func:`van_keys_to_dense`); otherwise VAN's
-            random init.
+            checkpoint (see :meth:`keys_to_dense`); otherwise VAN's random
+            init.
     """
 
+    arch_settings = ARCH_SETTINGS
     #: The attention's gating unit, built as ``gating_unit(channels)``.
     gating_unit = LargeKernelAttention
 
@@ -229,33 +204,20 @@ class VANMoE(BaseModule):
                  moe_cfg: dict = dict(num_experts=4, top_k=2),
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        owner = type(self).__name__
-        if isinstance(arch, str):
-            if arch not in ARCH_SETTINGS:
-                raise KeyError(f'Unknown {owner} arch {arch!r}; choose from '
-                               f'{sorted(ARCH_SETTINGS)} or pass a dict')
-            arch = ARCH_SETTINGS[arch]
+        arch = self.resolve_arch(arch)
         self.depths = tuple(arch['depths'])
         self.channels = tuple(arch['channels'])
         if len(self.depths) != len(MLP_RATIOS) or len(
                 self.channels) != len(MLP_RATIOS):
-            raise ValueError(f'{owner} needs 4 depths and 4 channels, got '
-                             f'{self.depths}, {self.channels}')
-        self.out_indices = tuple(out_indices)
-        if not all(0 <= i < len(self.depths) for i in self.out_indices):
-            raise ValueError(f'{owner}: out_indices {self.out_indices} must '
-                             f'lie in [0, {len(self.depths)})')
-        is_pretrained(init_cfg, owner)  # fail at build on a bad init_cfg
-        self.moe_blocks = resolve_moe_blocks(self.depths, moe_blocks, owner)
+            raise ValueError(f'{type(self).__name__} needs 4 depths and 4 '
+                             f'channels, got {self.depths}, {self.channels}')
+        self.out_indices = self.check_out_indices(out_indices,
+                                                  len(self.depths))
+        self.moe_blocks = self.resolve_moe_blocks(self.depths, moe_blocks)
 
-        num_blocks = sum(self.depths)
-        drop_path_rates = [
-            drop_path_rate * i / max(num_blocks - 1, 1)
-            for i in range(num_blocks)
-        ]
+        drop_path_rates = stage_drop_path_rates(self.depths, drop_path_rate)
         for stage, (depth,
                     channels) in enumerate(zip(self.depths, self.channels)):
-            first = sum(self.depths[:stage])
             self.add_module(
                 f'patch_embed{stage + 1}',
                 OverlapPatchEmbed(
@@ -272,7 +234,7 @@ class VANMoE(BaseModule):
                         self.gating_unit(channels),
                         MLP_RATIOS[stage],
                         drop_rate=drop_rate,
-                        drop_path_rate=drop_path_rates[first + block],
+                        drop_path_rate=drop_path_rates[stage][block],
                         norm_cfg=norm_cfg,
                         moe_cfg=moe_cfg if block in
                         self.moe_blocks[stage] else None)
@@ -294,18 +256,34 @@ class VANMoE(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    def init_weights(self) -> None:
-        """VAN's random init (the MoE layers keep their own), then the
-        pretrained checkpoint if any."""
+    def init_random_weights(self) -> None:
+        """VAN's random init; the MoE layers keep their own."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 fan_out = m.kernel_size[0] * m.kernel_size[1] * (
                     m.out_channels // m.groups)
                 nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
                 nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.LayerNorm, _BatchNorm, nn.GroupNorm)):
+            elif isinstance(m, (nn.LayerNorm, nn.BatchNorm2d, nn.SyncBatchNorm,
+                                nn.GroupNorm)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        if is_pretrained(self.init_cfg, type(self).__name__):
-            load_pretrained(self, self.init_cfg, van_keys_to_dense)
-        self._is_init = True
+
+    @staticmethod
+    def keys_to_dense(
+            state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Rename a VAN / LSKNet checkpoint to this module's names.
+
+        Accepts the official format (VAN-Classification, LSKNet; also what
+        mmrotate's LSKNet project saves: ``block1.0.mlp.dwconv.dwconv``),
+        the mmpretrain format (``patch_embed1.projection``, ``blocks1``,
+        ``DW_conv``, ``DW_D_conv``, ``mlp.dwconv``) and this module's own
+        names. Classifier keys (``head.*``) are dropped.
+        """
+        return rename_keys(state_dict, [
+            (r'^blocks(\d)\.', r'block\1.'),
+            (r'^(patch_embed\d)\.projection\.', r'\1.proj.'),
+            (r'\.DW_conv\.', '.conv0.'),
+            (r'\.DW_D_conv\.', '.conv_spatial.'),
+            (r'\.mlp\.dwconv\.dwconv\.', '.mlp.dwconv.'),
+        ])
