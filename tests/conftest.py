@@ -2,7 +2,6 @@
 must run before mmrotate is imported) and every test runs in MMRotate's
 registry scope, as the configs do."""
 import os
-import os.path as osp
 
 # Before torch loads OpenMP: spinning waits make the tests' training runs
 # ~20x slower whenever another process wants one of the two cores.
@@ -12,8 +11,7 @@ import pytest  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import sm3det  # noqa: F401,E402
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from repository import REPO_ROOT  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

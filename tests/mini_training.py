@@ -11,7 +11,8 @@ from typing import NamedTuple
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from tool_loader import REPO_ROOT, load_tool
+from sm3det.datasets.preparation import generate_soi_det_mini
+from repository import REPO_ROOT
 
 CONFIG = 'configs/sm3det/sm3det_convnext-mini_fpn_600it_soi-det-mini.py'
 MAX_ITERS = 120
@@ -29,8 +30,7 @@ class TrainedMini(NamedTuple):
 
 
 def generate_mini_set(root: str) -> None:
-    module = load_tool('tools/misc/generate_soi_det_mini.py')
-    module.generate(root, num_train=64, num_test=12, size=256, seed=1)
+    generate_soi_det_mini(root, num_train=64, num_test=12, size=256, seed=1)
 
 
 def mini_cfg(data_root: str, work_dir: str) -> Config:

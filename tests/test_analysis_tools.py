@@ -1,23 +1,25 @@
-"""collect_results.py on fabricated work dirs; model_complexity.py on the
-mini config and on fabricated counts; benchmark_moe.py on tiny shapes."""
+"""collect_results.py and its table on fabricated work dirs; the complexity
+counts on the mini config and their table on fabricated counts;
+benchmark_moe.py on tiny shapes."""
 import csv
 import json
 import os.path as osp
+import subprocess
 import sys
 
 import pytest
+from mmengine.config import Config
 
-from tool_loader import REPO_ROOT, load_tool
+from sm3det.analysis.complexity import fix_proposal_count, measure_config
+from sm3det.analysis.complexity_table import complexity_rows, format_rows
+from sm3det.analysis.results_table import load_work_dir, result_rows
+from repository import REPO_ROOT, run_script
 
 MINI_CONFIG = osp.join(
     REPO_ROOT, 'configs/sm3det/sm3det_convnext-mini_fpn_600it_soi-det-mini.py')
 SEPARATE_T = ('gfl_convnext-t_fpn_33k_sardet',
               'oriented-rcnn_convnext-t_fpn_33k_dota',
               'oriented-rcnn_convnext-t_fpn_33k_dronevehicle')
-
-collect_results = load_tool('tools/analysis_tools/collect_results.py')
-model_complexity = load_tool('tools/analysis_tools/model_complexity.py')
-benchmark_moe = load_tool('tools/analysis_tools/benchmark_moe.py')
 
 
 def headline(dataset: str, m: float, ap50: float, ap75: float) -> dict:
@@ -69,15 +71,11 @@ def work_dirs(tmp_path):
     ])
 
 
-def test_collect_results_table(work_dirs, tmp_path, monkeypatch, capsys):
+def test_collect_results_table(work_dirs, tmp_path):
     out, out_csv = tmp_path / 'results.md', tmp_path / 'results.csv'
-    monkeypatch.setattr(sys, 'argv', [
-        'collect_results.py', *work_dirs, '--out',
-        str(out), '--csv',
-        str(out_csv)
-    ])
-    collect_results.main()
-    assert capsys.readouterr().out.strip() == out.read_text().strip()
+    printed = run_script('tools/analysis_tools/collect_results.py', *work_dirs,
+                         '--out', out, '--csv', out_csv).stdout
+    assert printed.strip() == out.read_text().strip()
     with open(out_csv) as f:
         rows = list(csv.DictReader(f))
     assert [row['method'] for row in rows] == [
@@ -106,7 +104,7 @@ def test_collect_results_table(work_dirs, tmp_path, monkeypatch, capsys):
 
 
 def test_collect_results_with_complexity(work_dirs):
-    runs = [collect_results.load_work_dir(d) for d in work_dirs[2:]]
+    runs = [load_work_dir(d) for d in work_dirs[2:]]
     counts = dict(
         zip(SEPARATE_T, ({
             'params': 36e6,
@@ -118,7 +116,7 @@ def test_collect_results_with_complexity(work_dirs):
             'params': 45e6,
             'flops': 136e9
         })))
-    rows = collect_results.result_rows(runs, counts)
+    rows = result_rows(runs, counts)
     assert [(r['params (M)'], r['FLOPs (G)'])
             for r in rows] == [('36.00', '131.00'), ('45.00', '136.00'),
                                ('45.00', '136.00'), ('126.00', '403.00')]
@@ -126,11 +124,11 @@ def test_collect_results_with_complexity(work_dirs):
 
 def test_collect_results_bad_work_dirs(tmp_path):
     with pytest.raises(FileNotFoundError, match='test_metrics.json'):
-        collect_results.load_work_dir(str(tmp_path))
+        load_work_dir(str(tmp_path))
     work_dir = make_work_dir(tmp_path, 'run', headline('sar', .1, .2, .3))
     (tmp_path / 'run' / 'other.py').write_text('')
     with pytest.raises(ValueError, match='several configs'):
-        collect_results.load_work_dir(work_dir)
+        load_work_dir(work_dir)
 
 
 def test_complexity_rows_compare_with_the_paper():
@@ -148,7 +146,7 @@ def test_complexity_rows_compare_with_the_paper():
             for name in SEPARATE_T
         },
     }
-    rows = model_complexity.complexity_rows(measured)
+    rows = complexity_rows(measured)
     by_name = {row['name']: row for row in rows}
     assert by_name['sm3det_convnext-t_fpn_33k_soi-det']['matches'] is True
     stage4 = by_name['sm3det-moe-stage4_convnext-t_fpn_33k_soi-det']
@@ -160,42 +158,85 @@ def test_complexity_rows_compare_with_the_paper():
     group = rows[-1]
     assert group['label'] == '3 separate models (ConvNeXt-T)'
     assert (group['params_m'], group['flops_g']) == pytest.approx((126, 403))
-    table = model_complexity.format_rows(rows, markdown=True).splitlines()
+    table = format_rows(rows, markdown=True).splitlines()
     assert table[0].startswith('| config | paper row | params (M) |')
     assert len(table) == 2 + len(rows)
     assert '| NO |' in table[3]  # the stage-4 row
-    assert 'params diff' in model_complexity.format_rows(rows)
+    assert 'params diff' in format_rows(rows)
 
 
 def test_model_complexity_counts_the_mini_config():
-    counts = model_complexity.measure_config(
-        MINI_CONFIG, (64, 64), num_proposals=50)
-    meta = model_complexity.measure_config(
-        MINI_CONFIG, (64, 64), params_only=True)
+    counts = measure_config(MINI_CONFIG, (64, 64), num_proposals=50)
+    meta = measure_config(MINI_CONFIG, (64, 64), params_only=True)
     assert counts['params'] == meta['params'] > 1e6
     assert meta['flops'] is None
     assert counts['flops'] > 0
+    # The command line prints the same count in its table.
+    table = run_script('tools/analysis_tools/model_complexity.py', MINI_CONFIG,
+                       '--params-only', '--markdown').stdout
+    name = osp.splitext(osp.basename(MINI_CONFIG))[0]
+    assert f'| {name} |  | {meta["params"] / 1e6:.2f} | - |' in table
+
+
+# benchmark_moe.py's main() in a fresh interpreter, its layer shapes made
+# tiny: the tool is run, not imported, by the tests.
+BENCHMARK_ON_TINY_SHAPES = """
+import runpy, sys
+tool = runpy.run_path(sys.argv[1])
+tool['LAYER_SHAPES'].clear()
+tool['LAYER_SHAPES'].update(tiny=(1, 4, 4, 16), tinier=(1, 2, 2, 8))
+tool['main'](sys.argv[2:])
+"""
+
+
+@pytest.fixture(scope='module')
+def benchmark_moe_output():
+    """What benchmark_moe.py prints per precision (fp32, bf16), one run."""
+    process = subprocess.run([
+        sys.executable, '-c', BENCHMARK_ON_TINY_SHAPES,
+        osp.join(REPO_ROOT, 'tools/analysis_tools/benchmark_moe.py'),
+        '--repeats', '1', '--skip-backbone', '--precisions', 'fp32', 'bf16',
+        '--backends', 'auto', 'grouped_mm', '--glibc-default'
+    ],
+                             capture_output=True,
+                             text=True,
+                             cwd=REPO_ROOT)
+    assert process.returncode == 0, process.stderr
+    blocks = {}
+    for line in process.stdout.splitlines():
+        if line.startswith('device '):
+            lines = blocks[line.split(', ')[-2]] = []
+        lines.append(line)
+    return blocks
 
 
 @pytest.mark.parametrize('precision', ['fp32', 'bf16'])
-def test_benchmark_moe_prints_ratios_and_op_counts(precision, monkeypatch,
-                                                   capsys):
-    monkeypatch.setattr(benchmark_moe, 'LAYER_SHAPES', {
-        'tiny': (1, 4, 4, 16),
-        'tinier': (1, 2, 2, 8)
-    })
-    benchmark_moe.main([
-        '--repeats', '1', '--skip-backbone', '--precisions', precision,
-        '--backends', 'auto', 'loop', '--glibc-default'
-    ])
-    lines = capsys.readouterr().out.splitlines()
+def test_benchmark_moe_prints_ratios_and_op_counts(precision,
+                                                   benchmark_moe_output):
+    lines = benchmark_moe_output[precision]
     assert f', {precision}, ' in lines[0]
     titles = [line for line in lines[1:] if line.startswith('layer ')]
     assert [t.split()[1] for t in titles] == ['tiny', 'tinier']
     models = [line.split()[0] for line in lines[1:] if line.startswith(' ')]
-    assert models == ['dense', 'new', 'new', 'old'] * 2
+    assert models == ['dense', 'GridMoE', 'GridMoE'] * 2
     rows = [line for line in lines[1:] if line.startswith(' ')]
     assert all('x dense' in row and row.endswith(' non-view)') for row in rows)
-    # The stacked layer needs fewer operations than the per-expert loop.
+    # On CPU auto computes one expert at a time: more operations than the
+    # forced grouped GEMM.
     ops = [int(row.split()[-5]) for row in rows]
-    assert ops[1] < ops[3]
+    assert ops[2] < ops[1] and ops[5] < ops[4]
+
+
+def test_proposal_count_reaches_stock_two_stage_heads():
+    """FLOPs count two-stage heads on the paper's 1000 RoIs, also where the
+    RPN's test settings come from the stock mmrotate config."""
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT,
+                 'configs/sm3det/sm3det_convnext-t_fpn_33k_soi-det.py'))
+    model = fix_proposal_count(cfg.model, 1000)
+    rpn = {
+        name: task.detector.get('test_cfg', {}).get('rpn')
+        for name, task in model.tasks.items()
+    }
+    assert rpn['sar'] is None  # GFL: one stage
+    assert rpn['dota'].max_per_img == rpn['dronevehicle'].max_per_img == 1000

@@ -17,14 +17,13 @@ from mmengine.config import Config
 from mmrotate.registry import MODELS
 
 from sm3det.models.layers import moe_layers
-from tool_loader import REPO_ROOT, load_tool
+from sm3det.paper import PAPER_GROUPS, PAPER_MODELS, config_name, group_name
+from repository import REPO_ROOT
 
 CONFIGS = sorted(
     osp.relpath(path, REPO_ROOT) for path in glob.glob(
         osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in osp.relpath(path, REPO_ROOT).split(osp.sep))
-
-model_complexity = load_tool('tools/analysis_tools/model_complexity.py')
 
 
 def readme_counts() -> dict:
@@ -55,7 +54,7 @@ def num_params(model: torch.nn.Module) -> int:
 def test_configs_found():
     assert len(CONFIGS) > 40
     assert 'configs/sm3det/sm3det_convnext-t_fpn_33k_soi-det.py' in CONFIGS
-    names = {model_complexity.config_name(path) for path in CONFIGS}
+    names = {config_name(path) for path in CONFIGS}
     assert len(README_COUNTS) == 14 and set(README_COUNTS) <= names
 
 
@@ -63,26 +62,22 @@ def test_configs_found():
 def test_config_builds(path):
     cfg = Config.fromfile(osp.join(REPO_ROOT, path))
     model = build_on_meta(cfg.model)
-    paper = model_complexity.PAPER_MODELS.get(
-        model_complexity.config_name(path))
+    paper = PAPER_MODELS.get(config_name(path))
     if paper is not None and paper.params is not None:
         assert num_params(model) / 1e6 == pytest.approx(paper.params, rel=0.01)
-    counted = README_COUNTS.get(model_complexity.config_name(path))
+    counted = README_COUNTS.get(config_name(path))
     if counted is not None:
         assert f'{num_params(model) / 1e6:.2f}' == counted
 
 
 def test_every_paper_config_exists():
-    names = {model_complexity.config_name(path) for path in CONFIGS}
-    assert set(model_complexity.PAPER_MODELS) <= names
-    for members in model_complexity.PAPER_GROUPS:
+    names = {config_name(path) for path in CONFIGS}
+    assert set(PAPER_MODELS) <= names
+    for members in PAPER_GROUPS:
         assert set(members) <= names
 
 
-@pytest.mark.parametrize(
-    'members',
-    list(model_complexity.PAPER_GROUPS),
-    ids=model_complexity.group_name)
+@pytest.mark.parametrize('members', list(PAPER_GROUPS), ids=group_name)
 def test_separate_models_add_up_to_the_paper(members):
     total = sum(
         num_params(
@@ -93,7 +88,7 @@ def test_separate_models_add_up_to_the_paper(members):
     # 1.5%: the paper's ConvNeXt-B total (309M) is 1.1% above what the
     # same three models count (305.7M); T, S and L agree within 0.6%.
     assert total / 1e6 == pytest.approx(
-        model_complexity.PAPER_GROUPS[members].params, rel=0.015)
+        PAPER_GROUPS[members].params, rel=0.015)
 
 
 @pytest.mark.parametrize('size,arch,channels', [

@@ -5,7 +5,7 @@ import os.path as osp
 import subprocess
 import sys
 
-from tool_loader import REPO_ROOT
+from repository import REPO_ROOT
 
 
 def test_tree_passes_lint():

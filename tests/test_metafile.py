@@ -1,6 +1,6 @@
 """configs/metafile.yml is the one source of the paper's numbers.
 
-Its entries name existing configs, model_complexity reads it, and the
+Its entries name existing configs, sm3det.paper reads it, and the
 tables of configs/README.md and README.md show exactly its numbers.
 """
 import os.path as osp
@@ -9,9 +9,9 @@ import re
 import pytest
 import yaml
 
-from tool_loader import REPO_ROOT, load_tool
-
-model_complexity = load_tool('tools/analysis_tools/model_complexity.py')
+from sm3det.paper import (PAPER_GROUPS, PAPER_MODELS, PAPER_TABLES_BEGIN,
+                          PAPER_TABLES_END, load_metafile, paper_tables)
+from repository import REPO_ROOT
 
 
 def read(relative_path: str) -> str:
@@ -36,10 +36,9 @@ def test_every_entry_names_an_existing_config():
 
 def test_configs_readme_tables_are_the_metafile():
     readme = read('configs/README.md')
-    begin = readme.index(model_complexity.PAPER_TABLES_BEGIN)
-    end = readme.index(model_complexity.PAPER_TABLES_END) + len(
-        model_complexity.PAPER_TABLES_END)
-    assert readme[begin:end] == model_complexity.paper_tables(), (
+    begin = readme.index(PAPER_TABLES_BEGIN)
+    end = readme.index(PAPER_TABLES_END) + len(PAPER_TABLES_END)
+    assert readme[begin:end] == paper_tables(), (
         'configs/README.md differs from configs/metafile.yml: replace its '
         'paper-tables block by the output of python '
         'tools/analysis_tools/model_complexity.py --paper-tables')
@@ -52,15 +51,14 @@ def test_readme_size_table_quotes_the_metafile():
         r'(\d+)G \|', read('README.md'), re.MULTILINE)
     assert len(rows) >= 5
     for name, params, flops in rows:
-        paper = model_complexity.PAPER_MODELS[name]
+        paper = PAPER_MODELS[name]
         assert (float(params), float(flops)) == (paper.params, paper.flops)
     separate = re.search(
         r'^\| the three separate models together \| '
         r'(\d+)M / (\d+)G \|', read('README.md'), re.M)
-    paper = model_complexity.PAPER_GROUPS[(
-        'gfl_convnext-t_fpn_33k_sardet',
-        'oriented-rcnn_convnext-t_fpn_33k_dota',
-        'oriented-rcnn_convnext-t_fpn_33k_dronevehicle')]
+    paper = PAPER_GROUPS[('gfl_convnext-t_fpn_33k_sardet',
+                          'oriented-rcnn_convnext-t_fpn_33k_dota',
+                          'oriented-rcnn_convnext-t_fpn_33k_dronevehicle')]
     assert tuple(map(float, separate.groups())) == (paper.params, paper.flops)
 
 
@@ -74,7 +72,7 @@ def test_bad_metafile_entries_are_named(tmp_path):
     ]:
         path.write_text(yaml.safe_dump(dict(Models=[bad])))
         with pytest.raises(ValueError, match=re.escape(message)):
-            model_complexity.load_metafile(str(path))
+            load_metafile(str(path))
     path.write_text(yaml.safe_dump(dict(Models=[entry, entry])))
     with pytest.raises(ValueError, match='listed twice'):
-        model_complexity.load_metafile(str(path))
+        load_metafile(str(path))

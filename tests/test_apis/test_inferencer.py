@@ -20,11 +20,12 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmrotate.structures.bbox import RotatedBoxes
 
 from sm3det.apis import SM3DetInferencer
+from sm3det.datasets.preparation import generate_soi_det_mini
 from sm3det.evaluation import pool_class_aps
 from sm3det.evaluation.dota_submission import read_dota_ground_truth
 from sm3det.evaluation.rotated_ap import (match_rotated_detections,
                                           rotated_class_ap, rotated_iou)
-from tool_loader import load_tool
+from repository import run_script
 
 TEST_IMAGES = dict(
     sar='sar/JPEGImages/test/{:06d}.jpg',
@@ -105,18 +106,19 @@ def test_boxes_of_the_task_in_the_image_frame(inferencer, trained_mini,
 def dota_mosaics(tmp_path_factory):
     """DOTA-mini test images (a fresh draw) and their 3 x 3 mosaics."""
     root = str(tmp_path_factory.mktemp('mosaic'))
-    generator = load_tool('tools/misc/generate_soi_det_mini.py')
-    generator.generate(
+    generate_soi_det_mini(
         root,
         num_train=0,
         num_test=NUM_MOSAICS * MOSAIC_GRID**2,
         seed=2,
         parts=('dota', ))
     val = osp.join(root, 'dota', 'val')
-    mosaic = load_tool('tools/demo/dota_mosaic.py')
-    mosaic.write_mosaics(
-        osp.join(val, 'images'), osp.join(val, 'annfiles'),
-        osp.join(root, 'mosaic'), MOSAIC_GRID)
+    out = run_script('tools/demo/dota_mosaic.py', '--img-dir',
+                     osp.join(val, 'images'), '--ann-dir',
+                     osp.join(val, 'annfiles'), '--out-dir',
+                     osp.join(root, 'mosaic'), '--grid', MOSAIC_GRID).stdout
+    assert out.startswith(f'{NUM_MOSAICS} mosaics of {MOSAIC_GRID} x '
+                          f'{MOSAIC_GRID} images')
     return val, osp.join(root, 'mosaic')
 
 

@@ -4,15 +4,16 @@ import os.path as osp
 
 import pytest
 
-from soi_det_mini_helpers import NUM_TEST, NUM_TRAIN, REPO_ROOT, load_tool
+from sm3det.datasets.preparation import generate_soi_det_mini
+from repository import REPO_ROOT
+from soi_det_mini_helpers import NUM_TEST, NUM_TRAIN
 
 
 @pytest.fixture(scope='session')
 def mini_root(tmp_path_factory):
     """SOI-Det-mini with 8 training and 4 test images per part, 256 px."""
     root = str(tmp_path_factory.mktemp('soi_det_mini'))
-    generator = load_tool('tools/misc/generate_soi_det_mini.py')
-    generator.generate(
+    generate_soi_det_mini(
         root, num_train=NUM_TRAIN, num_test=NUM_TEST, size=256, seed=0)
     return root
 

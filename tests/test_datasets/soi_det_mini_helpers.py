@@ -1,5 +1,3 @@
 """Helpers of the dataset tests: the size of the session's mini set."""
-from tool_loader import REPO_ROOT, load_tool  # noqa: F401  (re-exported)
-
 # Size of the session's mini set (see conftest.py): images per part and split.
 NUM_TRAIN, NUM_TEST = 8, 4

@@ -1,15 +1,15 @@
-"""Preparation and inspection tools: DOTA splitting, DroneVehicle
-conversion, check, browse."""
+"""Preparation and inspection: DOTA splitting, DroneVehicle conversion, the
+check and browse tools."""
 import os
-import sys
-from unittest import mock
 
 import cv2
 import numpy as np
-import pytest
 from mmrotate.registry import DATASETS
 
-from soi_det_mini_helpers import load_tool
+from sm3det.datasets.preparation import dota_split
+from sm3det.datasets.preparation.dronevehicle_to_dota import \
+    convert_dronevehicle
+from repository import run_script
 
 
 def read_txt(path):
@@ -17,10 +17,9 @@ def read_txt(path):
 
 
 def test_dota_split_windows_objects_and_truncation(tmp_path):
-    split = load_tool('tools/dataset_converters/dota_split.py')
-    assert split.window_starts(1000, 800, 400) == [0, 200]
-    assert split.window_starts(600, 800, 400) == [0]
-    assert split.window_starts(2000, 800, 400) == [0, 400, 800, 1200]
+    assert dota_split.window_starts(1000, 800, 400) == [0, 200]
+    assert dota_split.window_starts(600, 800, 400) == [0]
+    assert dota_split.window_starts(2000, 800, 400) == [0, 400, 800, 1200]
     (tmp_path / 'images').mkdir()
     (tmp_path / 'labels').mkdir()
     cv2.imwrite(
@@ -32,7 +31,7 @@ def test_dota_split_windows_objects_and_truncation(tmp_path):
         '500 300 560 300 560 340 500 340 ship 1\n'  # in both
         '180 400 260 400 260 420 180 420 harbor 0\n'
     )  # 75% inside the second: cut
-    images, patches, objects, problems = split.split_dota(
+    images, patches, objects, problems = dota_split.split_dota(
         str(tmp_path / 'images'), str(tmp_path / 'labels'),
         str(tmp_path / 'out'))
     assert (images, patches, objects, problems) == (1, 2, 5, [])
@@ -44,12 +43,11 @@ def test_dota_split_windows_objects_and_truncation(tmp_path):
     assert [float(v)
             for v in second[0][:2]] == [300.0, 300.0]  # shifted by the window
     patch = cv2.imread(str(tmp_path / 'out/images/P0001__800__200___0.png'))
-    assert patch.shape == (800, 800, 3) and tuple(patch[700,
-                                                        10]) == split.PAD_VALUE
+    assert patch.shape == (800, 800, 3) and tuple(
+        patch[700, 10]) == dota_split.PAD_VALUE
 
 
 def test_dronevehicle_conversion_crops_the_border(tmp_path):
-    convert = load_tool('tools/dataset_converters/dronevehicle_to_dota.py')
     (tmp_path / 'imgr').mkdir()
     (tmp_path / 'labelr').mkdir()
     img = np.full((712, 840, 3), 255, np.uint8)
@@ -66,7 +64,7 @@ def test_dronevehicle_conversion_crops_the_border(tmp_path):
      '00001.xml').write_text('<annotation>' + obj('car', 200, 200, 240, 220) +
                              obj('feright car', 80, 300, 160, 330) +
                              obj('truck', 10, 10, 60, 40) + '</annotation>')
-    images, objects, problems, unknown = convert.convert_dronevehicle(
+    images, objects, problems, unknown = convert_dronevehicle(
         str(tmp_path / 'imgr'), str(tmp_path / 'labelr'),
         str(tmp_path / 'train'))
     assert (images, objects, unknown) == (1, 2, [])
@@ -95,26 +93,16 @@ def test_dronevehicle_conversion_crops_the_border(tmp_path):
             for i in dataset.get_data_info(0)['instances']] == [0, 4]
 
 
-def run_tool(tool, *argv):
-    with mock.patch.object(sys, 'argv', ['tool', *argv]):
-        tool.main()
-
-
-def test_check_and_browse_tools_on_the_mini_config(mini_config, tmp_path,
-                                                   capsys):
+def test_check_and_browse_tools_on_the_mini_config(mini_config, tmp_path):
     config = tmp_path / 'mini.py'
     mini_config.dump(str(config))
-    with pytest.raises(SystemExit) as stop:
-        run_tool(
-            load_tool('tools/misc/check_dataset.py'), str(config), '--splits',
-            'val')
-    report = capsys.readouterr().out
-    assert stop.value.code == 0 and 'no problems found' in report
+    report = run_script('tools/misc/check_dataset.py', config, '--splits',
+                        'val').stdout
+    assert 'no problems found' in report
     assert '  sar: 4 images' in report and 'freight car:' in report
 
-    run_tool(
-        load_tool('tools/misc/browse_dataset.py'), str(config), '--output-dir',
-        str(tmp_path / 'browse'), '--max', '2')
+    run_script('tools/misc/browse_dataset.py', config, '--output-dir',
+               tmp_path / 'browse', '--max', '2')
     assert sorted(os.listdir(tmp_path / 'browse')) == [
         'dota_0000.png', 'dota_0001.png', 'dronevehicle_0000.png',
         'dronevehicle_0001.png', 'sar_0000.png', 'sar_0001.png'

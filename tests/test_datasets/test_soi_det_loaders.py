@@ -11,7 +11,9 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmrotate.registry import DATASETS
 from mmrotate.structures.bbox import RotatedBoxes
 
-from soi_det_mini_helpers import NUM_TEST, NUM_TRAIN, REPO_ROOT, load_tool
+from sm3det.datasets.preparation import generate_soi_det_mini
+from repository import REPO_ROOT
+from soi_det_mini_helpers import NUM_TEST, NUM_TRAIN
 
 
 def build_part(config, split, index, **overrides):
@@ -21,9 +23,8 @@ def build_part(config, split, index, **overrides):
 
 
 def test_generator_is_deterministic_for_a_seed(tmp_path):
-    generator = load_tool('tools/misc/generate_soi_det_mini.py')
     for name, seed in (('a', 3), ('b', 3), ('c', 4)):
-        generator.generate(
+        generate_soi_det_mini(
             str(tmp_path / name),
             num_train=2,
             num_test=1,
@@ -126,7 +127,7 @@ def test_training_pipelines_keep_tag_and_box_type(mini_config, index, name,
         assert sample.metainfo['dataset_name'] == name
         assert isinstance(sample.gt_instances.bboxes, box_type)
         assert max(item['inputs'].shape[1:]) == 256
-        if name == 'sar':  # resized keeping the ratio, then padded to a square
+        if name == 'sar':  # square mini images, resized keeping the ratio
             assert tuple(item['inputs'].shape[1:]) == (256, 256)
 
 

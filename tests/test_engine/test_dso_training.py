@@ -11,8 +11,9 @@ from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import DataLoader
 
+from sm3det.analysis.dso_scalars import find_scalars_file, load_dso_scalars
 from sm3det.engine import DSOHook
-from tool_loader import load_tool
+from repository import run_script
 
 SUB_MODULES = dict(
     sar_head='heads.sar',
@@ -197,16 +198,18 @@ def test_constant_multipliers_times_schedule_without_drift(
     assert all(g['lr'] == pytest.approx(BASE_LR * 0.01, rel=1e-12)
                for g in final)
 
-    # the multipliers were logged; plot_dso reads them back
-    plot_dso = load_tool('tools/analysis_tools/plot_dso.py')
-    scalars = plot_dso.find_scalars_file(str(tmp_path))
-    steps, series = plot_dso.load_dso_scalars(scalars)
+    # the multipliers were logged; they read back, and plot_dso draws them
+    scalars = find_scalars_file(str(tmp_path))
+    steps, series = load_dso_scalars(scalars)
     assert steps == list(range(10, MAX_ITERS + 1, 10))
     assert set(series) == {*SUB_MODULES, 'shared'}
     for name, values in series.items():
         assert values == pytest.approx([expected[name]] * len(steps), rel=1e-6)
     out = tmp_path / 'dso.png'
-    plot_dso.plot_dso(steps, series, str(out))
+    printed = run_script('tools/analysis_tools/plot_dso.py', tmp_path, '--out',
+                         out).stdout
+    assert printed.startswith(f'{len(steps)} points of {sorted(series)} '
+                              f'from {scalars} -> {out}')
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 

@@ -12,8 +12,9 @@ from mmrotate.structures.bbox import RotatedBoxes
 from test_soi_det_metric import (DOTA_CLASSES, DRONE_CLASSES, SAR_CLASSES,
                                  data_sample)
 
+from sm3det.analysis.results_table import (load_work_dir, pooled_group,
+                                           result_rows)
 from sm3det.evaluation import display_names, format_summary_markdown
-from tool_loader import load_tool
 
 # SOI-Det's evaluator plus a made-up oriented-box dataset.
 FOURTH_TASK_CONFIG = """
@@ -58,7 +59,6 @@ def test_metric_and_tables_with_a_fourth_task(tmp_path, repo_root,
 
     # collect_results: one column per configured task, and the separate
     # models' overall row pooled with the config's class counts (6 + 2).
-    collect_results = load_tool('tools/analysis_tools/collect_results.py')
     runs = []
     for name, value in (('gfl_convnext-t_fpn_33k_sardet', ('sar', .6)),
                         ('hrsc-model', ('hrsc', .2))):
@@ -66,11 +66,11 @@ def test_metric_and_tables_with_a_fourth_task(tmp_path, repo_root,
         work_dir.mkdir()
         (work_dir / 'test_metrics.json').write_text(
             json.dumps({f'soi_det/{value[0]}/mAP': value[1]}))
-        runs.append(collect_results.load_work_dir(str(work_dir)))
-    rows = collect_results.result_rows(runs, tasks=tasks)
+        runs.append(load_work_dir(str(work_dir)))
+    rows = result_rows(runs, tasks=tasks)
     assert rows[1]['HRSC mAP'] == '20.00' and rows[1]['SAR mAP'] == '-'
-    assert (collect_results.pooled_group(
-        runs, tasks)['overall', 'mAP'] == (6 * .6 + 2 * .2) / 8)
+    assert (pooled_group(runs, tasks)['overall',
+                                      'mAP'] == (6 * .6 + 2 * .2) / 8)
 
 
 def test_a_dataset_class_takes_a_new_dataset_name(tmp_path):

@@ -7,8 +7,13 @@ trained SM3Det-mini.
   API exactly its boxes, with one head and fewer parameters: fewer by
   exactly the removed experts' weights and the two other heads.
 * A threshold above every share keeps top-k experts per layer.
+
+The SAR export runs the tool (``tools/model_converters/export_task.py``) as
+a user does; the other cases call :func:`sm3det.apis.task_export.export_task`,
+which the tool writes out.
 """
 import os.path as osp
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,9 +23,10 @@ from mmengine.runner import Runner
 from mmrotate.registry import MODELS
 
 from sm3det.apis import SM3DetInferencer
-from sm3det.apis.task_export import choose_kept_experts, count_parameters
+from sm3det.apis.task_export import (choose_kept_experts, count_parameters,
+                                     export_task)
 from sm3det.models.layers import moe_layers
-from tool_loader import load_tool
+from repository import run_script
 
 TASK = 'sar'
 SAR_IMAGE = 'sar/JPEGImages/test/{:06d}.jpg'
@@ -33,19 +39,31 @@ def full_config(trained_mini, tmp_path_factory):
     return path
 
 
-def run_export(full_config, checkpoint, out_dir, *options):
-    tool = load_tool('tools/model_converters/export_task.py')
-    return tool.main([
-        full_config, checkpoint, '--task', TASK, '--num-images', '1000',
-        '--out-dir',
-        str(out_dir), *options
-    ])
+def export(full_config, checkpoint, task=TASK, threshold=0.):
+    """:func:`export_task` calibrated on up to 1000 validation images."""
+    return export_task(
+        Config.fromfile(full_config),
+        checkpoint,
+        task,
+        num_images=1000,
+        threshold=threshold)
 
 
 @pytest.fixture(scope='module')
 def sar_export(full_config, trained_mini, tmp_path_factory):
-    return run_export(full_config, trained_mini.checkpoint,
-                      tmp_path_factory.mktemp('export_sar'))
+    """The tool's SAR export: the files it wrote, the kept experts stored in
+    the checkpoint, and what it printed."""
+    out_dir = tmp_path_factory.mktemp('export_sar')
+    process = run_script('tools/model_converters/export_task.py', full_config,
+                         trained_mini.checkpoint, '--task', TASK,
+                         '--num-images', '1000', '--out-dir', out_dir)
+    stem = osp.join(out_dir, f'sm3det_mini_{TASK}')
+    meta = torch.load(f'{stem}.pth', map_location='cpu')['meta']['export']
+    return SimpleNamespace(
+        config=f'{stem}.py',
+        checkpoint=f'{stem}.pth',
+        kept_experts=meta['kept_experts'],
+        printed=process.stdout + process.stderr)
 
 
 def test_choose_kept_experts():
@@ -64,7 +82,7 @@ def test_choose_kept_experts():
 
 def test_export_predicts_what_the_full_model_predicts(sar_export, full_config,
                                                       trained_mini, tmp_path):
-    export, config_path, checkpoint = sar_export
+    config_path, checkpoint = sar_export.config, sar_export.checkpoint
     cfg = Config.fromfile(config_path)
     assert list(cfg.model.tasks) == [TASK]
     assert list(cfg.test_evaluator.tasks) == [TASK]
@@ -95,12 +113,12 @@ def test_export_predicts_what_the_full_model_predicts(sar_export, full_config,
 
 def test_parameters_drop_by_the_removed_experts_and_heads(
         sar_export, trained_mini):
-    export, config_path, _ = sar_export
     full = MODELS.build(trained_mini.cfg.model)
     layers = moe_layers(full.backbone)
-    assert export.kept_experts, 'SAR uses every expert of every layer'
+    kept_experts = sar_export.kept_experts
+    assert kept_experts, 'SAR uses every expert of every layer'
     removed = 0
-    for name, kept in export.kept_experts.items():
+    for name, kept in kept_experts.items():
         layer = layers[name]
         per_expert = sum(
             p.numel() for p in layer.experts.parameters()) // layer.num_experts
@@ -108,41 +126,37 @@ def test_parameters_drop_by_the_removed_experts_and_heads(
     removed += sum(
         count_parameters(head) for name, head in full.heads.items()
         if name != TASK)
-    exported = MODELS.build(Config.fromfile(config_path).model)
+    exported = MODELS.build(Config.fromfile(sar_export.config).model)
     assert list(exported.heads) == [TASK]
     assert count_parameters(exported) == count_parameters(full) - removed
-    assert (export.params_before,
-            export.params_after) == (count_parameters(full),
-                                     count_parameters(exported))
+    assert (f'Parameters: {count_parameters(full) / 1e6:.3f}M -> '
+            f'{count_parameters(exported) / 1e6:.3f}M') in sar_export.printed
     pruned = moe_layers(exported.backbone)
-    for name, kept in export.kept_experts.items():
+    for name, kept in kept_experts.items():
         assert pruned[name].num_experts == len(kept)
 
 
-def test_high_threshold_keeps_top_k(full_config, trained_mini, tmp_path):
-    export, _, _ = run_export(full_config, trained_mini.checkpoint, tmp_path,
-                              '--threshold', '0.99')
+def test_high_threshold_keeps_top_k(full_config, trained_mini):
+    result = export(full_config, trained_mini.checkpoint, threshold=0.99)
     layers = moe_layers(MODELS.build(trained_mini.cfg.model).backbone)
     assert {
         name: len(kept)
-        for name, kept in export.kept_experts.items()
+        for name, kept in result.kept_experts.items()
     } == {
         name: layer.top_k
         for name, layer in layers.items()
     }
-    for name, kept in export.kept_experts.items():
+    for name, kept in result.kept_experts.items():
         most_used = np.argsort(
-            -export.expert_shares[name], kind='stable')[:len(kept)]
+            -result.expert_shares[name], kind='stable')[:len(kept)]
         assert kept == sorted(most_used.tolist())
 
 
-def test_bad_task_and_threshold(full_config, trained_mini, tmp_path):
+def test_bad_task_and_threshold(full_config, trained_mini):
     with pytest.raises(
             ValueError,
             match=r"task 'nope': the model config has the tasks "
             r"\[.*'dronevehicle'.*\]"):
-        run_export(full_config, trained_mini.checkpoint, tmp_path, '--task',
-                   'nope')
+        export(full_config, trained_mini.checkpoint, task='nope')
     with pytest.raises(ValueError, match='threshold 1.5'):
-        run_export(full_config, trained_mini.checkpoint, tmp_path,
-                   '--threshold', '1.5')
+        export(full_config, trained_mini.checkpoint, threshold=1.5)

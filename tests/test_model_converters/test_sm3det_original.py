@@ -1,5 +1,6 @@
 """The converter of the authors' SM3Det checkpoints
-(tools/model_converters/sm3det_original_to_sm3det.py).
+(sm3det/converters/sm3det_original.py, the library of
+tools/model_converters/sm3det_original_to_sm3det.py).
 
 The original checkpoints are built here at SOI-Det-mini's scale from the
 original code's key names and shapes (zcablii/SM3Det,
@@ -17,9 +18,8 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmrotate.registry import MODELS
 
-from tool_loader import REPO_ROOT, load_tool
-
-converter = load_tool('tools/model_converters/sm3det_original_to_sm3det.py')
+from sm3det.converters import sm3det_original
+from repository import REPO_ROOT, run_script
 
 MINI_CONFIG = 'configs/sm3det/sm3det_convnext-mini_fpn_600it_soi-det-mini.py'
 ORIGINAL_HEADS = 'configs/converted/_base_/sm3det_original_heads.py'
@@ -122,7 +122,7 @@ def original_checkpoint(config, moe_blocks, top_k, path, seed=0):
         'backbone.' + k: v
         for k, v in original_backbone(moe_blocks, generator).items()
     }
-    back = {v: k for k, v in converter.HEAD_PREFIXES.items()}
+    back = {v: k for k, v in sm3det_original.HEAD_PREFIXES.items()}
     for key, value in ours.items():
         if key.startswith('neck.'):
             sd[key] = torch.randn(value.shape, generator=generator)
@@ -152,7 +152,7 @@ def test_original_checkpoint_converts_and_loads_strictly(tmp_path, placement):
     config = mini_config(tmp_path, moe_blocks, top_k)
     src, dst = str(tmp_path / 'iter_33468.pth'), str(tmp_path / 'out.pth')
     original = original_checkpoint(config, moe_blocks, top_k, src)
-    table = converter.main([src, config, dst])
+    table = sm3det_original.convert(src, config, dst)
     assert '| dropped | backbone.stages.*.*.ffn.mean |' in table
     assert '| dropped | mtl_sigma | - | 1 | not part of the model |' in table
 
@@ -194,8 +194,10 @@ def test_dense_checkpoint_into_stock_heads(tmp_path):
     config = mini_config(tmp_path, *DENSE, shared_heads=False)
     src, dst = str(tmp_path / 'src.pth'), str(tmp_path / 'out.pth')
     original = original_checkpoint(config, *DENSE, path=src)
-    table = converter.main([src, config, dst])
-    assert 'sliced: softmax over fewer logits' in table
+    printed = run_script('tools/model_converters/sm3det_original_to_sm3det.py',
+                         src, config, dst).stdout
+    assert 'sliced: softmax over fewer logits' in printed
+    assert f'Wrote {dst}' in printed
     model = MODELS.build(Config.fromfile(config).model)
     load_checkpoint(model, dst, strict=True)
     sd = model.state_dict()
@@ -216,7 +218,7 @@ def test_placement_mismatch_is_an_error(tmp_path):
     src = str(tmp_path / 'src.pth')
     original_checkpoint(config, *PLACEMENTS['last-two-stages'], path=src)
     with pytest.raises(ValueError, match=r'moe_blocks: checkpoint'):
-        converter.main([src, config, str(tmp_path / 'out.pth')])
+        sm3det_original.convert(src, config, str(tmp_path / 'out.pth'))
 
 
 def test_backbone_round_trip_is_the_identity():
@@ -230,10 +232,10 @@ def test_backbone_round_trip_is_the_identity():
     for layer in ours.modules():  # non-trivial router and noise weights
         if hasattr(layer, 'noise_proj') and layer.noise_proj is not None:
             torch.nn.init.normal_(layer.noise_proj.weight)
-    original = converter.backbone_to_original(ours.state_dict())
+    original = sm3det_original.backbone_to_original(ours.state_dict())
     assert 'stages.2.0.ffn.experts.7.pointwise_conv1.weight' in original
     assert original['stages.2.0.ffn.w_gate.temperature'].shape == (1, )
-    back, _ = converter.rename_backbone(original)
+    back, _ = sm3det_original.rename_backbone(original)
     again = MODELS.build(backbone_cfg)
     again.load_state_dict(back, strict=True)
     expected, got = ours.state_dict(), again.state_dict()
@@ -251,11 +253,11 @@ def test_wrong_files_get_clear_errors(tmp_path):
                 'head.fc.weight': torch.zeros(1)
             }), imagenet)
     with pytest.raises(ValueError, match='ConvNeXt classification'):
-        converter.main([imagenet, config, str(tmp_path / 'a.pth')])
+        sm3det_original.convert(imagenet, config, str(tmp_path / 'a.pth'))
     random_dict = str(tmp_path / 'random.pth')
     torch.save({'foo': 1, 'bar': [2]}, random_dict)
     with pytest.raises(ValueError, match='not a model checkpoint'):
-        converter.main([random_dict, config, str(tmp_path / 'b.pth')])
+        sm3det_original.convert(random_dict, config, str(tmp_path / 'b.pth'))
 
 
 class Payload:
@@ -266,8 +268,8 @@ def test_pickled_objects_need_the_explicit_flag(tmp_path):
     path = str(tmp_path / 'pickled.pth')
     torch.save(dict(meta=dict(obj=Payload()), state_dict={}), path)
     with pytest.raises(ValueError, match='--unsafe-pickle'):
-        converter.load_original_checkpoint(path)
-    loaded = converter.load_original_checkpoint(path, unsafe_pickle=True)
+        sm3det_original.load_original_checkpoint(path)
+    loaded = sm3det_original.load_original_checkpoint(path, unsafe_pickle=True)
     assert isinstance(loaded['meta']['obj'], Payload)
 
 
