@@ -2,11 +2,7 @@
 # DroneVehicle) heads: the dense counterpart of
 # sm3det-cascade-roitrans_convnext-t_fpn_33k_soi-det.py (no MoE, no DSO,
 # random batches).
-_base_ = [
-    '../joint/joint_convnext-t_fpn_33k_soi-det.py',
-    '../_base_/models/heads/cascade_rcnn.py',
-    '../_base_/models/heads/roi_trans.py',
-]
+_base_ = '../joint/joint_convnext-t_fpn_33k_soi-det.py'
 
 # Other detectors than the base's heads: replaced whole, so that no key of
 # theirs survives the merge.

@@ -2,11 +2,7 @@
 # DroneVehicle) heads: the dense counterpart of
 # sm3det-frcnn-s2anet_convnext-t_fpn_33k_soi-det.py (no MoE, no DSO,
 # random batches).
-_base_ = [
-    '../joint/joint_convnext-t_fpn_33k_soi-det.py',
-    '../_base_/models/heads/faster_rcnn.py',
-    '../_base_/models/heads/s2anet.py',
-]
+_base_ = '../joint/joint_convnext-t_fpn_33k_soi-det.py'
 
 # Other detectors than the base's heads: replaced whole, so that no key of
 # theirs survives the merge.

@@ -1,11 +1,7 @@
 # SM3Det-mini with Cascade R-CNN (SAR) + RoI Transformer (DOTA,
 # DroneVehicle) heads on SOI-Det-mini: everything but the heads is
 # sm3det_convnext-mini_fpn_600it_soi-det-mini.py's.
-_base_ = [
-    '../sm3det/sm3det_convnext-mini_fpn_600it_soi-det-mini.py',
-    '../_base_/models/heads/cascade_rcnn.py',
-    '../_base_/models/heads/roi_trans.py',
-]
+_base_ = '../sm3det/sm3det_convnext-mini_fpn_600it_soi-det-mini.py'
 
 # Other detectors than the base's heads: replaced whole, so that no key of
 # theirs survives the merge.

@@ -1,11 +1,7 @@
 # SM3Det with Cascade R-CNN (SAR) + S2A-Net (DOTA, DroneVehicle)
 # heads, one row of the paper's detector table: everything but the
 # heads is SM3Det's (MoE ConvNeXt-T, FPN, DSO, SOI-Det 2:1:1, 33k).
-_base_ = [
-    '../sm3det/sm3det_convnext-t_fpn_33k_soi-det.py',
-    '../_base_/models/heads/cascade_rcnn.py',
-    '../_base_/models/heads/s2anet.py',
-]
+_base_ = '../sm3det/sm3det_convnext-t_fpn_33k_soi-det.py'
 
 # Other detectors than the base's heads: replaced whole, so that no key of
 # theirs survives the merge.

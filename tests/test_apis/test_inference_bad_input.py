@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmrotate.structures.bbox import RotatedBoxes
 
 from sm3det.apis import SM3DetInferencer
-from tool_loader import REPO_ROOT
+from repository import REPO_ROOT
 
 SM3DET = 'configs/sm3det/sm3det_convnext-mini_fpn_600it_soi-det-mini.py'
 SINGLE = 'configs/single/oriented-rcnn_convnext-mini_fpn_600it_dota-mini.py'
@@ -44,10 +44,10 @@ def test_task_errors(inferencer, image):
     with pytest.raises(
             ValueError,
             match=r"unknown task 'optical'; the "
-            r'model has the tasks \[.sar., .dota., '):
+            r'model has the tasks \[.dota., .dronevehicle., .sar.\]'):
         inferencer(image, task='optical')
     with pytest.raises(
-            ValueError, match=r'the model has several tasks \[.sar.'):
+            ValueError, match=r'the model has several tasks \[.dota.'):
         inferencer(image)
 
 

@@ -16,7 +16,8 @@ from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from tool_loader import REPO_ROOT, load_tool
+from sm3det.datasets.preparation import generate_soi_det_mini
+from repository import REPO_ROOT
 
 IMAGE_SIZE = 128
 PARTS = ('sar', 'dota', 'dronevehicle')
@@ -70,7 +71,7 @@ def plain_config_text(monkeypatch):
 @pytest.fixture(scope='module')
 def mini_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('soi_det_mini'))
-    load_tool('tools/misc/generate_soi_det_mini.py').generate(
+    generate_soi_det_mini(
         root, num_train=2, num_test=1, size=IMAGE_SIZE, seed=0)
     return root
 
@@ -88,8 +89,6 @@ def one_iteration_cfg(path: str, data_root: str, work_dir: str) -> Config:
         for step in dataset.pipeline:
             if step.type == 'mmdet.Resize':
                 step.scale = square
-            elif step.type == 'mmdet.Pad':
-                step.size = square
     cfg.train_cfg.update(max_iters=1, val_interval=1000)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None

@@ -246,9 +246,10 @@ def test_uncertainty_mini_config_weights_each_sub_module(repo_root):
     cfg, model = build_mini('uncertainty-weighting', repo_root)
     weighting = model.loss_weighting
     # One s_i per sub-module of the heads, the grouping DSO uses.
+    # Heads by task name, whatever the config's order.
     assert weighting.units == list(model.sub_modules) == [
-        'sar', 'dota.rpn_head', 'dota.roi_head', 'dronevehicle.rpn_head',
-        'dronevehicle.roi_head'
+        'dota.rpn_head', 'dota.roi_head', 'dronevehicle.rpn_head',
+        'dronevehicle.roi_head', 'sar'
     ]
     with torch.no_grad():
         weighting.log_variances.fill_(1.)

@@ -160,3 +160,20 @@ def test_bad_task_config_is_rejected():
             'sar.v2':
             dict(detector=dict(type='mmdet.GFL'), feat_levels=(0, 1))
         })
+
+
+def test_dumped_config_builds_the_same_parameter_order(tmp_path):
+    """Resuming with the work dir's copy of the config (dumped with sorted
+    keys) must give the optimizer state the same parameter layout."""
+    init_default_scope('mmrotate')
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(osp.join(root, MINI_CONFIG))
+    cfg.dump(str(tmp_path / 'dumped.py'))
+    dumped = Config.fromfile(str(tmp_path / 'dumped.py'))
+    assert list(dumped.model.tasks) != list(cfg.model.tasks)
+    orders = []
+    for model_cfg in (cfg.model, dumped.model):
+        with torch.device('meta'):
+            model = MODELS.build(model_cfg)
+        orders.append([name for name, _ in model.named_parameters()])
+    assert orders[0] == orders[1]

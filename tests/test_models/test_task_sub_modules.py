@@ -12,154 +12,35 @@ from mmengine.registry import init_default_scope
 from mmrotate.registry import HOOKS, MODELS
 from test_sm3det import MINI_CONFIG, batch
 
-from sm3det.models.detectors.task_sub_modules import group_loss_keys
+from sm3det.models.losses.loss_groups import group_loss_keys
 
 CH = 64  # the mini FPN's width
 
 
 def roi_transformer():
-    """mmrotate 1.x's RoI Transformer (le90) at the mini FPN's width."""
-    stage = dict(
-        type='mmdet.Shared2FCBBoxHead',
-        predict_box_type='rbox',
-        in_channels=CH,
-        fc_out_channels=64,
-        roi_feat_size=7,
-        num_classes=15,
-        reg_predictor_cfg=dict(type='mmdet.Linear'),
-        cls_predictor_cfg=dict(type='mmdet.Linear'),
-        loss_cls=dict(
-            type='mmdet.CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-        loss_bbox=dict(type='mmdet.SmoothL1Loss', beta=1.0, loss_weight=1.0))
-    rcnn = dict(
-        assigner=dict(
-            type='mmdet.MaxIoUAssigner',
-            pos_iou_thr=0.5,
-            neg_iou_thr=0.5,
-            min_pos_iou=0.5,
-            match_low_quality=False,
-            ignore_iof_thr=-1,
-            iou_calculator=dict(type='RBboxOverlaps2D')),
-        sampler=dict(
-            type='mmdet.RandomSampler',
-            num=64,
-            pos_fraction=0.25,
-            neg_pos_ub=-1,
-            add_gt_as_proposals=True),
-        pos_weight=-1,
-        debug=False)
+    """mmrotate 1.x's RoI Transformer (le90) at the mini FPN's width, with
+    few proposals and RoIs."""
+    few = dict(nms_pre=200, max_per_img=100)
+    sampled = dict(sampler=dict(num=64))  # anchors and RoIs per image
     return dict(
-        type='mmdet.CascadeRCNN',
-        rpn_head=dict(
-            type='mmdet.RPNHead',
-            in_channels=CH,
-            feat_channels=CH,
-            anchor_generator=dict(
-                type='mmdet.AnchorGenerator',
-                scales=[8],
-                ratios=[0.5, 1.0, 2.0],
-                strides=[4, 8, 16, 32, 64],
-                use_box_type=True),
-            bbox_coder=dict(
-                type='DeltaXYWHHBBoxCoder',
-                target_means=[0.0] * 4,
-                target_stds=[1.0] * 4,
-                use_box_type=True),
-            loss_cls=dict(
-                type='mmdet.CrossEntropyLoss',
-                use_sigmoid=True,
-                loss_weight=1.0),
-            loss_bbox=dict(
-                type='mmdet.SmoothL1Loss', beta=1.0 / 9.0, loss_weight=1.0)),
+        type='StockDetector',
+        config='mmrotate::roi_trans/roi-trans-le90_r50_fpn_1x_dota.py',
+        rpn_head=dict(in_channels=CH, feat_channels=CH),
         roi_head=dict(
-            type='mmdet.CascadeRoIHead',
-            num_stages=2,
-            stage_loss_weights=[1, 1],
-            bbox_roi_extractor=[
-                dict(
-                    type='mmdet.SingleRoIExtractor',
-                    roi_layer=dict(
-                        type='RoIAlign', output_size=7, sampling_ratio=0),
-                    out_channels=CH,
-                    featmap_strides=[4, 8, 16, 32]),
-                dict(
-                    type='RotatedSingleRoIExtractor',
-                    roi_layer=dict(
-                        type='RoIAlignRotated',
-                        out_size=7,
-                        sample_num=2,
-                        clockwise=True),
-                    out_channels=CH,
-                    featmap_strides=[4, 8, 16, 32]),
-            ],
-            bbox_head=[
-                dict(
-                    stage,
-                    bbox_coder=dict(
-                        type='DeltaXYWHTHBBoxCoder',
-                        angle_version='le90',
-                        norm_factor=2,
-                        edge_swap=True,
-                        target_means=(.0, ) * 5,
-                        target_stds=(0.1, 0.1, 0.2, 0.2, 0.1),
-                        use_box_type=True),
-                    reg_class_agnostic=True),
-                dict(
-                    stage,
-                    bbox_coder=dict(
-                        type='DeltaXYWHTRBBoxCoder',
-                        angle_version='le90',
-                        norm_factor=None,
-                        edge_swap=True,
-                        proj_xy=True,
-                        target_means=[0.] * 5,
-                        target_stds=[0.05, 0.05, 0.1, 0.1, 0.05]),
-                    reg_class_agnostic=False),
-            ]),
+            bbox_roi_extractor={
+                '0': dict(out_channels=CH),
+                '1': dict(out_channels=CH)
+            },
+            bbox_head={
+                '0': dict(in_channels=CH, fc_out_channels=64),
+                '1': dict(in_channels=CH, fc_out_channels=64)
+            }),
         train_cfg=dict(
-            rpn=dict(
-                assigner=dict(
-                    type='mmdet.MaxIoUAssigner',
-                    pos_iou_thr=0.7,
-                    neg_iou_thr=0.3,
-                    min_pos_iou=0.3,
-                    match_low_quality=True,
-                    ignore_iof_thr=-1,
-                    iou_calculator=dict(type='RBbox2HBboxOverlaps2D')),
-                sampler=dict(
-                    type='mmdet.RandomSampler',
-                    num=64,
-                    pos_fraction=0.5,
-                    neg_pos_ub=-1,
-                    add_gt_as_proposals=False),
-                allowed_border=0,
-                pos_weight=-1,
-                debug=False),
-            rpn_proposal=dict(
-                nms_pre=200,
-                max_per_img=100,
-                nms=dict(type='nms', iou_threshold=0.7),
-                min_bbox_size=0),
-            rcnn=[
-                dict(
-                    rcnn,
-                    assigner=dict(
-                        rcnn['assigner'],
-                        iou_calculator=dict(type='RBbox2HBboxOverlaps2D'))),
-                rcnn,
-            ]),
-        test_cfg=dict(
-            rpn=dict(
-                nms_pre=200,
-                max_per_img=100,
-                nms=dict(type='nms', iou_threshold=0.7),
-                min_bbox_size=0),
-            rcnn=dict(
-                nms_pre=200,
-                min_bbox_size=0,
-                score_thr=0.05,
-                nms=dict(type='nms_rotated', iou_threshold=0.1),
-                max_per_img=100)))
+            rpn=sampled, rpn_proposal=few, rcnn={
+                '0': sampled,
+                '1': sampled
+            }),
+        test_cfg=dict(rpn=few, rcnn=few))
 
 
 def build(repo_root, dota_sub_modules=None, loss_weighting=None):
@@ -261,8 +142,8 @@ def test_head_sub_modules_from_patterns(repo_root):
         dota_sub_modules=stages,
         loss_weighting=dict(type='UncertaintyLossWeighting'))
     assert list(model.sub_modules) == [
-        'sar', 'dota.rpn_head', 'dota.roi_head.bbox_head.0',
-        'dota.roi_head.bbox_head.1'
+        'dota.rpn_head', 'dota.roi_head.bbox_head.0',
+        'dota.roi_head.bbox_head.1', 'sar'
     ]
     assert model.loss_weighting.units == list(model.sub_modules)
     data = model.data_preprocessor(batch('dota', 'dota'), training=True)

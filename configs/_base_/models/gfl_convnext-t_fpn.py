@@ -1,5 +1,6 @@
 # mmdet's GFL with the dense ConvNeXt-T and its own FPN (P3-P7): the SAR model
-# of the "3 separate models" baseline, SM3Det's SAR head as a whole detector.
+# of the "3 separate models" baseline, SM3Det's SAR head as a whole detector
+# (a StockDetector: mmdet's GFL config with these changes).
 _base_ = './soi_det_heads.py'
 
 model = dict(

@@ -7,7 +7,7 @@
 mini_fpn_channels = 64
 
 # Training from scratch needs two changes to ConvNeXt's start:
-# - Padding at about the black level, as the SAR pipeline's Pad does: with
+# - Batch padding at about the black level (pad_value below): with
 #   zero biases, exactly-zero batch padding becomes constant tokens all the
 #   way down, where each LayerNorm multiplies the gradient by 1/sqrt(eps)
 #   (grad norm ~1e10 at step 0).
@@ -30,21 +30,75 @@ gfl_mini = dict(
         in_channels=mini_fpn_channels,
         feat_channels=mini_fpn_channels,
         stacked_convs=2))
-# Oriented R-CNN (DOTA, DroneVehicle); 256-pixel images hold tens of objects,
-# not thousands, hence fewer proposals and RoIs.
-oriented_rcnn_mini = dict(
-    rpn_head=dict(
-        in_channels=mini_fpn_channels, feat_channels=mini_fpn_channels),
+# Two-stage heads: narrow RPN and RoI heads; 256-pixel images hold tens of
+# objects, not thousands, hence fewer proposals and RoIs.
+rpn_head_mini = dict(
+    in_channels=mini_fpn_channels, feat_channels=mini_fpn_channels)
+roi_extractor_mini = dict(out_channels=mini_fpn_channels)
+rcnn_head_mini = dict(in_channels=mini_fpn_channels, fc_out_channels=256)
+proposals_mini = dict(nms_pre=1000, max_per_img=500)
+rcnn_train_mini = dict(sampler=dict(num=256))
+faster_rcnn_mini = dict(
+    rpn_head=rpn_head_mini,
     roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=mini_fpn_channels),
-        bbox_head=dict(in_channels=mini_fpn_channels, fc_out_channels=256)),
-    train_cfg=dict(
-        rpn_proposal=dict(nms_pre=1000, max_per_img=500),
-        rcnn=dict(sampler=dict(num=256))),
-    test_cfg=dict(
-        rpn=dict(nms_pre=1000, max_per_img=500), rcnn=dict(max_per_img=300)))
+        bbox_roi_extractor=roi_extractor_mini, bbox_head=rcnn_head_mini),
+    train_cfg=dict(rpn_proposal=proposals_mini, rcnn=rcnn_train_mini),
+    test_cfg=dict(rpn=proposals_mini))
+# Oriented R-CNN (DOTA, DroneVehicle).
+oriented_rcnn_mini = dict(
+    faster_rcnn_mini,
+    test_cfg=dict(rpn=proposals_mini, rcnn=dict(max_per_img=300)))
 # The heads of soi_det_heads.py's `soi_det_tasks` at this scale.
 soi_det_tasks_mini = dict(
     sar=dict(detector=gfl_mini),
     dota=dict(detector=oriented_rcnn_mini),
     dronevehicle=dict(detector=oriented_rcnn_mini))
+
+# The head pairs' other heads at this scale (sm3det_convnext-mini_fpn.py
+# applies them; '0', '1', '2' index the stages of a cascade).
+cascade_rcnn_mini = dict(
+    faster_rcnn_mini,
+    roi_head=dict(
+        bbox_roi_extractor=roi_extractor_mini,
+        bbox_head={
+            '0': rcnn_head_mini,
+            '1': rcnn_head_mini,
+            '2': rcnn_head_mini
+        }),
+    train_cfg=dict(
+        rpn_proposal=proposals_mini,
+        rcnn={
+            '0': rcnn_train_mini,
+            '1': rcnn_train_mini,
+            '2': rcnn_train_mini
+        }))
+retinanet_mini = gfl_mini  # two tower convs as well
+roi_trans_mini = dict(
+    rpn_head=rpn_head_mini,
+    roi_head=dict(
+        bbox_roi_extractor={
+            '0': roi_extractor_mini,
+            '1': roi_extractor_mini
+        },
+        bbox_head={
+            '0': rcnn_head_mini,
+            '1': rcnn_head_mini
+        }),
+    train_cfg=dict(
+        rpn_proposal=proposals_mini,
+        rcnn={
+            '0': rcnn_train_mini,
+            '1': rcnn_train_mini
+        }),
+    test_cfg=oriented_rcnn_mini['test_cfg'])
+s2anet_mini = dict(
+    bbox_head_init=dict(
+        in_channels=mini_fpn_channels, feat_channels=mini_fpn_channels),
+    bbox_head_refine={
+        '0':
+        dict(
+            in_channels=mini_fpn_channels,
+            feat_channels=mini_fpn_channels,
+            frm_cfg=dict(feat_channels=mini_fpn_channels))
+    },
+    test_cfg=dict(nms_pre=1000, max_per_img=300))

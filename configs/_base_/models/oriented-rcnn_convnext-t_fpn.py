@@ -1,6 +1,7 @@
 # MMRotate's Oriented R-CNN (le90) with the dense ConvNeXt-T and its own FPN
 # (P2-P6): the OBB models of the "3 separate models" baseline, SM3Det's DOTA
-# head as a whole detector.
+# head as a whole detector (a StockDetector: MMRotate's Oriented R-CNN config
+# with these changes).
 _base_ = './soi_det_heads.py'
 
 model = dict(

@@ -7,10 +7,11 @@ every slice is handed to the head of its dataset (docs/method.md section 3).
 A task head is any mmdet / mmrotate detector without its backbone and neck:
 GFL or RetinaNet for horizontal boxes, Oriented R-CNN, RoI Transformer or
 S2ANet for oriented ones. Each is built from its usual detector config
-(``mmdet.GFL``, ``mmdet.FasterRCNN`` ...) whose backbone is replaced by
-:class:`PyramidLevels`, which hands over the FPN levels that head reads. So
-each head keeps its own assigners, samplers, train/test cfg and
-post-processing, exactly as in the single-dataset detector.
+(``mmdet.GFL``, ``mmdet.FasterRCNN`` ..., or a stock config with changes:
+:mod:`.stock_detector`) whose backbone is replaced by :class:`PyramidLevels`,
+which hands over the FPN levels that head reads. So each head keeps its own
+assigners, samplers, train/test cfg and post-processing, exactly as in the
+single-dataset detector.
 """
 import copy
 from typing import Dict, List, Sequence, Tuple
@@ -54,11 +55,12 @@ class SM3Det(BaseDetector):
         tasks (dict[str, dict]): one entry per dataset, keyed by the
             ``dataset_name`` its samples carry. Each entry has
             ``detector`` (an mmdet/mmrotate detector config without backbone
-            and neck), ``feat_levels`` (the pyramid levels its head reads),
-            optionally ``boxtype2tensor`` (True for heads that want plain
-            tensor boxes, such as mmdet's GFL; mmrotate heads keep box types)
-            and optionally ``sub_modules`` (the head's parts for DSO and
-            loss weighting; see :mod:`.task_sub_modules`).
+            and neck, e.g. a ``StockDetector``), ``feat_levels`` (the
+            pyramid levels its head reads), optionally ``boxtype2tensor``
+            (True for heads that want plain tensor boxes, such as mmdet's
+            GFL; mmrotate heads keep box types) and optionally
+            ``sub_modules`` (the head's parts for DSO and loss weighting;
+            see :mod:`.task_sub_modules`).
         data_preprocessor (dict): shared data preprocessor config.
         kept_experts (dict, optional): ``{GridMoE layer name in the backbone:
             [expert indices]}``: those layers keep only these experts, in
@@ -102,7 +104,9 @@ class SM3Det(BaseDetector):
         self.heads = ModuleDict()
         self.boxtype2tensor = {}
         self.sub_modules: Dict[str, SubModule] = {}
-        for name, task in tasks.items():
+        # By name: Config.dump sorts dict keys, and the parameter order (the
+        # optimizer state's layout) must survive resuming from the dump.
+        for name, task in sorted(tasks.items()):
             unknown = set(task) - set(self.TASK_KEYS)
             if 'detector' not in task or 'feat_levels' not in task or unknown:
                 raise ValueError(

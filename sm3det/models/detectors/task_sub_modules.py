@@ -3,8 +3,9 @@
 Dynamic Sub-module Optimisation (DSO) gives every sub-module of a task head
 (e.g. DOTA's RPN) its own learning-rate multiplier, computed from that
 sub-module's loss terms; the uncertainty-weighting baseline learns one
-weight per sub-module. Both read the grouping from here, so a head pair with
-other loss keys (RoI Transformer's ``s0.loss_cls``, S2ANet's
+weight per sub-module. Both read the grouping from here (and sort the loss
+keys with :func:`sm3det.models.losses.loss_groups.group_loss_keys`), so a
+head pair with other loss keys (RoI Transformer's ``s0.loss_cls``, S2ANet's
 ``loss_cls_init`` / ``loss_cls_refine_0``) needs no list of loss names.
 
 A task entry of ``SM3Det(tasks=...)`` may give ``sub_modules``: child module
@@ -20,11 +21,12 @@ whose pattern matches it. Without ``sub_modules``:
 * any other head is one sub-module with all its loss keys (``*loss*``).
 """
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 from mmdet.models.detectors import TwoStageDetector
 from torch import nn
+
+from ...utils.module_paths import in_module
 
 #: What the two-stage default gives: the RPN first, so that its keys are
 #: taken before the RoI head's catch-all pattern.
@@ -96,7 +98,7 @@ def head_sub_modules(
             losses=tuple(f'{task}.{p}' for p in patterns))
     uncovered = [
         name for name, _ in head.named_parameters()
-        if not any(_is_under(name, path) for path in sub_modules)
+        if not any(in_module(name, path) for path in sub_modules)
     ]
     if uncovered:
         raise ValueError(
@@ -104,38 +106,3 @@ def head_sub_modules(
             f'parameters of the head outside every sub-module, e.g. '
             f'{uncovered[:3]}; add the modules that hold them')
     return result
-
-
-def group_loss_keys(
-        keys: Iterable[str],
-        sub_modules: Mapping[str, Iterable[str]]) -> Dict[str, List[str]]:
-    """Sort loss keys into sub-modules: each key to the first match.
-
-    Args:
-        keys: loss dict keys.
-        sub_modules: name -> fnmatch patterns of its loss keys, in matching
-            order (a :class:`SubModule`'s ``losses`` or a config's list).
-
-    Returns:
-        dict: every sub-module name -> its keys, in the order of ``keys``.
-    """
-    groups = {name: [] for name in sub_modules}
-    for key in keys:
-        name = sub_module_of_loss(key, sub_modules)
-        if name is not None:
-            groups[name].append(key)
-    return groups
-
-
-def sub_module_of_loss(
-        key: str, sub_modules: Mapping[str, Iterable[str]]) -> Optional[str]:
-    """The sub-module of one loss key (None: no pattern matches it)."""
-    for name, patterns in sub_modules.items():
-        if any(fnmatchcase(key, pattern) for pattern in patterns):
-            return name
-    return None
-
-
-def _is_under(name: str, path: str) -> bool:
-    """Whether parameter ``name`` lies in the module at ``path``."""
-    return not path or name == path or name.startswith(path + '.')
