@@ -6,3 +6,5 @@ _base_ = [
     '../_base_/schedules/soi_det_33k.py',
     '../_base_/default_runtime.py',
 ]
+
+images_per_step = 16  # the recipe's 8 GPUs x 2 images of one part

@@ -8,3 +8,5 @@ _base_ = [
 ]
 
 model = dict(roi_head=dict(bbox_head=dict(num_classes=5)))
+
+images_per_step = 16  # the recipe's 8 GPUs x 2 images of one part

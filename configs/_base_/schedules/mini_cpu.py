@@ -5,6 +5,8 @@
 _base_ = './soi_det_33k.py'
 
 max_iters = 600
+# One process x 4 images per optimizer step (2 processes: images_per_step=8).
+images_per_step = 4
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
     dict(

@@ -5,6 +5,12 @@
 max_iters = 33468
 val_interval = 2789
 
+# The counts here are optimizer steps of `images_per_step` images (8 GPUs x
+# 4 images), on any number of GPUs: on fewer, each step accumulates
+# iterations and the counts are scaled to match (ImagesPerStepRunner).
+runner_type = 'mmrotate.ImagesPerStepRunner'
+images_per_step = 32
+
 # IterBasedTrainLoop that resumes at iteration N without reading N batches.
 train_cfg = dict(
     type='ResumableIterBasedTrainLoop',
