@@ -4,7 +4,9 @@ Importing this package registers every module into MMRotate 1.x's registries
 (mmdet modules as ``mmdet.X``). The stack's compatibility fixes come first:
 ``sm3det_compat`` is imported at interpreter start by the ``.pth`` file that
 installing this project adds; importing it here covers a run from a checkout
-that was never installed. It must precede every import of mmrotate below.
+that was never installed. It must precede every import of mmcv, mmdet and
+mmrotate below (tests/test_stack/test_import_order.py checks it in an
+interpreter without the startup hook).
 """
 import sm3det_compat  # noqa: F401  (first: before anything imports mmrotate)
 from . import apis, datasets, engine, evaluation, models, utils  # noqa: F401

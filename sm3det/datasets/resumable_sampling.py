@@ -24,7 +24,7 @@ from mmdet.datasets.samplers import MultiSourceSampler
 from mmengine.dataset import ConcatDataset
 from mmrotate.registry import DATA_SAMPLERS, DATASETS
 
-from ..engine.random_state import seeded
+from ..utils.random_state import seeded
 
 
 def draw_seed(seed: int, rank: int, position: int) -> int:

@@ -1,6 +1,8 @@
 """Training machinery: Dynamic Sub-module Optimisation (DSO); exact and
-instant resume, atomic checkpoints and the skipping of non-finite steps."""
+instant resume, atomic checkpoints and the skipping of non-finite steps; the
+recipe's optimizer step on any number of GPUs."""
 from .hooks import DSOHook, NonFiniteGuardHook, ResumableCheckpointHook
+from .images_per_step_runner import ImagesPerStepRunner
 from .optimizers import (SHARED, SkipNonFiniteAmpOptimWrapper,
                          SkipNonFiniteOptimWrapper,
                          SubModuleOptimWrapperConstructor)
@@ -10,5 +12,5 @@ __all__ = [
     'DSOHook', 'SHARED', 'SubModuleOptimWrapperConstructor',
     'NonFiniteGuardHook', 'ResumableCheckpointHook',
     'SkipNonFiniteOptimWrapper', 'SkipNonFiniteAmpOptimWrapper',
-    'ResumableIterBasedTrainLoop'
+    'ResumableIterBasedTrainLoop', 'ImagesPerStepRunner'
 ]

@@ -1,11 +1,12 @@
 """An iteration-based training loop that resumes without re-reading data."""
 from mmengine.logging import print_log
 from mmengine.runner import IterBasedTrainLoop
-from mmengine.runner.loops import _InfiniteDataloaderIterator
 from mmrotate.registry import LOOPS
 
+from .mmengine_internals import InfiniteDataloaderIterator
 
-class _ReplayedIterator(_InfiniteDataloaderIterator):
+
+class _ReplayedIterator(InfiniteDataloaderIterator):
     """mmengine's infinite data-loader iterator whose first ``skipped``
     ``next()`` calls return None at once: they answer mmengine's replay of
     the finished iterations, whose batches the sampler already skips."""
@@ -37,14 +38,15 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
     def run(self):
         sampler = self.dataloader.sampler
         batch_size = self.dataloader.batch_size
-        if self._iter > 0 and hasattr(sampler, 'set_start') and batch_size:
-            sampler.set_start(self._iter * batch_size)
+        done = self.iter
+        if done > 0 and hasattr(sampler, 'set_start') and batch_size:
+            sampler.set_start(done * batch_size)
             # Built after set_start: data-loader workers prefetch at once.
             self.dataloader_iterator = _ReplayedIterator(
-                self.dataloader, skipped=self._iter)
+                self.dataloader, skipped=done)
             print_log(
-                f'resuming at iteration {self._iter}: the sampler starts '
-                f'after the {self._iter * batch_size} samples per process '
+                f'resuming at iteration {done}: the sampler starts '
+                f'after the {done * batch_size} samples per process '
                 'already trained on (none is loaded again)',
                 logger='current')
         return super().run()

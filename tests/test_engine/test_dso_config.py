@@ -9,7 +9,7 @@ from mmengine.optim import build_optim_wrapper
 from mmrotate.registry import HOOKS, MODELS
 
 from sm3det.engine import DSOHook
-from sm3det.models.detectors.task_sub_modules import group_loss_keys
+from sm3det.models.losses.loss_groups import group_loss_keys
 
 # The reference implementation's five sub-modules (parameter prefix) and 11
 # loss terms, as the DSO fragment listed them by hand before.

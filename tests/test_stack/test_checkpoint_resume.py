@@ -1,12 +1,18 @@
 """A Runner saves a checkpoint and resumes from it under torch >= 2.6, and
-``ResumableCheckpointHook`` never leaves a half-written one behind.
+``ResumableCheckpointHook`` never leaves a half-written one behind, nor the
+ones a killed run wrote.
 
 torch loads with ``weights_only=True`` by default; ``sm3det_compat``
 allow-lists the classes mmengine stores, so resuming works while files with
 other pickled objects are still refused.
 """
+import os
 import os.path as osp
 import pickle
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -119,3 +125,57 @@ def test_resume_from_a_damaged_checkpoint_says_so(tmp_path):
     message = str(error.value)
     assert damaged in message and 'truncated' in message
     assert f'--resume {osp.join(tmp_path, "iter_2.pth")}' in message
+
+
+KILLED_RUN = '''
+import sys
+from resumable_training import make_runner
+make_runner(sys.argv[1], max_iters=int(sys.argv[2]), interval=1,
+            max_keep_ckpts=2)[0].train()
+'''
+
+
+def test_resumed_run_removes_what_a_killed_run_left(tmp_path, repo_root):
+    """A run saving every iteration, keeping 2, is killed (SIGKILL) after a
+    few saves; the resumed run ends with the last two checkpoints only, as an
+    uninterrupted run does (mmengine's list of kept checkpoints, restored
+    from the checkpoint, misses the one resumed from), and leaves the
+    checkpoints of another work dir alone."""
+    work, other, max_iters = tmp_path / 'work', tmp_path / 'other', 16
+    other.mkdir()
+    (other / 'iter_1.pth').write_bytes(b'another run')
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([osp.join(repo_root, 'tests'), repo_root]))
+    with open(tmp_path / 'killed.log', 'w') as log:
+        command = [sys.executable, '-c', KILLED_RUN, work, str(max_iters)]
+        killed = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while not (work / 'iter_4.pth').exists() and killed.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        killed.send_signal(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL, \
+        (tmp_path / 'killed.log').read_text()[-3000:]
+    # as left by a save killed in an earlier interruption
+    (work / 'iter_2.pth.partial').write_bytes(b'half a checkpoint')
+    (work / 'last_checkpoint.partial').write_text('')
+    resume_from = find_latest_checkpoint(str(work))
+
+    runner, _, _ = make_toy_runner(
+        work,
+        max_iters=max_iters,
+        interval=1,
+        max_keep_ckpts=2,
+        resume_from=resume_from)
+    runner.train()
+    assert runner.iter == max_iters > int(resume_from[:-4].split('_')[-1])
+    left = [
+        f.name for f in work.iterdir()
+        if f.name.startswith(('iter_', 'last_checkpoint'))
+    ]
+    assert sorted(left) == [
+        f'iter_{max_iters - 1}.pth', f'iter_{max_iters}.pth', 'last_checkpoint'
+    ]
+    assert (other / 'iter_1.pth').read_bytes() == b'another run'

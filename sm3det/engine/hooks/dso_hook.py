@@ -38,8 +38,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.runner import get_priority
 from mmrotate.registry import HOOKS
 
-from ...models.detectors.task_sub_modules import (group_loss_keys,
-                                                  sub_module_of_loss)
+from ...models.losses.loss_groups import group_loss_keys, sub_module_of_loss
 from ..optimizers.sub_module_optim_constructor import SHARED
 
 VARIANTS = ('reference', 'paper')

@@ -5,16 +5,17 @@ import os
 import os.path as osp
 import re
 import zipfile
-from typing import List, Optional
+from collections import deque
+from typing import Dict, List, Optional, Tuple
 
 from mmengine.dist import all_gather_object, is_main_process
 from mmengine.fileio import LocalBackend
-from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmengine.runner import find_latest_checkpoint
 from mmrotate.registry import HOOKS
 
-from ..random_state import get_random_state, set_random_state
+from ...utils.random_state import get_random_state, set_random_state
+from ..mmengine_internals import StepCheckpointHook, load_or_resume_args
 
 
 def _fsync(path: str) -> None:
@@ -51,7 +52,7 @@ def checkpoint_problem(path: str) -> Optional[str]:
 
 
 @HOOKS.register_module()
-class ResumableCheckpointHook(CheckpointHook):
+class ResumableCheckpointHook(StepCheckpointHook):
     """mmengine's ``CheckpointHook`` (same arguments), made safe to resume
     from.
 
@@ -71,6 +72,14 @@ class ResumableCheckpointHook(CheckpointHook):
     * Checked: the file a run resumes from is checked before
       anything is read; a damaged one is named, with the newest intact
       checkpoint next to it.
+    * Tidy after kills (local directories): a resumed run counts every
+      checkpoint of its output directory up to the resumed step towards
+      ``max_keep_ckpts``, also those that runs killed before it wrote there
+      (mmengine counts only the ones listed in the resumed checkpoint), so
+      that its saves remove the outdated ones as an uninterrupted run's
+      would; the file resumed from stays until ``max_keep_ckpts`` newer ones
+      are complete. It removes the ``.partial`` files of saves that were
+      killed. Other directories are never touched.
     """
 
     def __init__(self, *args, **kwargs):
@@ -78,15 +87,16 @@ class ResumableCheckpointHook(CheckpointHook):
         self._rank_states: Optional[List[dict]] = None
         self._resumed_state: Optional[dict] = None
         self._val_state: Optional[dict] = None
+        self._resumed = False
 
     # ------------------------------------------------------------- resume
     def before_run(self, runner) -> None:
         # The file Runner.load_or_resume() is about to resume from (its
-        # choice, made from the private _resume / _load_from it keeps).
+        # choice, made from the same arguments).
         # Weights given as load_from alone may be in torch's older format.
-        if not runner._resume:
+        path, resume = load_or_resume_args(runner)
+        if not resume:
             return
-        path = runner._load_from
         if path is None:
             path = find_latest_checkpoint(runner.work_dir)
             if path == '':
@@ -122,8 +132,10 @@ class ResumableCheckpointHook(CheckpointHook):
         return ' No intact checkpoint was found next to it.'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if not runner._resume:  # load_from: a new run keeps its own seed
+        # load_from: a new run keeps its own seed and checkpoints
+        if not load_or_resume_args(runner)[1]:
             return
+        self._resumed = True
         states = checkpoint.get('random_state')
         if states is None:
             print_log(
@@ -144,11 +156,65 @@ class ResumableCheckpointHook(CheckpointHook):
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
+        if isinstance(self.file_backend, LocalBackend) and self._resumed:
+            self._take_over_checkpoints(runner)
+        self._resumed = False
         # Restored here, after Runner.resume() has reseeded, before the first
         # batch is drawn.
         resumed, self._resumed_state = self._resumed_state, None
         if resumed is not None:
             set_random_state(resumed)
+
+    def _take_over_checkpoints(self, runner) -> None:
+        """Count the output directory's checkpoints up to the resumed step
+        as kept (oldest first); remove the ``.partial`` files of killed
+        saves."""
+        done = runner.epoch if self.by_epoch else runner.iter
+        checkpoints, partials = self._files_in(self.out_dir)
+        if self.max_keep_ckpts > 0:
+            kept = sorted(step for step in checkpoints if step <= done)
+            self.keep_ckpt_ids = deque(kept)
+            outdated = kept[:max(0, len(kept) - self.max_keep_ckpts + 1)]
+            if outdated and is_main_process():
+                print_log(
+                    f'resumed at {done}: the next save removes '
+                    f'{[osp.basename(checkpoints[step]) for step in outdated]}'
+                    f' from {self.out_dir} (max_keep_ckpts='
+                    f'{self.max_keep_ckpts}; checkpoints of interrupted runs '
+                    'count too)',
+                    logger='current')
+        if not is_main_process():
+            return
+        pointer = osp.join(runner.work_dir, 'last_checkpoint.partial')
+        if osp.isfile(pointer):
+            partials.append(pointer)
+        for partial in partials:
+            os.remove(partial)
+            print_log(
+                f'removed {partial}, left by a save that was killed',
+                logger='current')
+
+    def _files_in(self, directory: str) -> Tuple[Dict[int, str], List[str]]:
+        """The checkpoints in ``directory`` named by ``filename_tmpl`` (step
+        -> path) and the paths of the ``.partial`` files of such names."""
+        head, _, rest = self.filename_tmpl.partition('{')
+        name = re.compile(
+            re.escape(head) + r'(\d+)' + re.escape(rest.partition('}')[2]))
+        checkpoints, partials = {}, []
+        if not osp.isdir(directory):  # an out_dir is made at its first save
+            return checkpoints, partials
+        for entry in sorted(os.listdir(directory)):
+            partial = entry.endswith('.partial')
+            stem = entry[:-len('.partial')] if partial else entry
+            match = name.fullmatch(stem)
+            # the number as the template writes it (e.g. no leading zeros)
+            if not match or self.filename_tmpl.format(int(match[1])) != stem:
+                continue
+            if partial:
+                partials.append(osp.join(directory, entry))
+            else:
+                checkpoints[int(match[1])] = osp.join(directory, entry)
+        return checkpoints, partials
 
     def before_val(self, runner) -> None:
         self._val_state = get_random_state()
@@ -159,7 +225,7 @@ class ResumableCheckpointHook(CheckpointHook):
             self._val_state = None
 
     # --------------------------------------------------------------- save
-    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+    def save_step(self, runner, step: int, meta: dict) -> None:
         # Every rank passes here, while Runner.save_checkpoint and with it
         # before_save_checkpoint run on rank 0 only: gather the states now.
         self._rank_states = all_gather_object(get_random_state())
@@ -167,7 +233,7 @@ class ResumableCheckpointHook(CheckpointHook):
             if isinstance(self.file_backend, LocalBackend):
                 self._save_atomically(runner, step, meta)
             else:
-                super()._save_checkpoint_with_step(runner, step, meta)
+                super().save_step(runner, step, meta)
         finally:
             self._rank_states = None
 
@@ -204,12 +270,14 @@ class ResumableCheckpointHook(CheckpointHook):
 
     def _keep(self, runner, step) -> List[int]:
         """Record ``step`` among the kept checkpoints (as mmengine does);
-        return the steps whose checkpoints are now outdated."""
+        return the steps whose checkpoints are now outdated (more than one
+        after a resume that took over a killed run's checkpoints)."""
         if self.max_keep_ckpts <= 0 or (self.keep_ckpt_ids
                                         and self.keep_ckpt_ids[-1] == step):
             return []
         outdated = []
-        if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+        # popped before appending: mmengine's deque has a maxlen
+        while len(self.keep_ckpt_ids) >= self.max_keep_ckpts:
             outdated.append(self.keep_ckpt_ids.popleft())
         self.keep_ckpt_ids.append(step)
         runner.message_hub.update_info('keep_ckpt_ids',

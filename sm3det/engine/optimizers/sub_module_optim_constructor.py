@@ -12,6 +12,8 @@ from mmengine.optim import DefaultOptimWrapperConstructor
 from mmrotate.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from torch import nn
 
+from ...utils.module_paths import in_module
+
 #: Tag of the parameters that belong to no configured sub-module (backbone,
 #: MoE routers, neck): they are shared by every task.
 SHARED = 'shared'
@@ -105,7 +107,7 @@ class SubModuleOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         """The sub-module of a parameter, by its longest matching prefix."""
         matching = [
             prefix for prefix in self.prefix_to_sub_module
-            if _is_under(param_name, prefix)
+            if in_module(param_name, prefix)
         ]
         if not matching:
             return SHARED
@@ -142,7 +144,7 @@ class SubModuleOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             group['sub_module'] = self.sub_module_of(grouped_names[-1])
         unused = [
             prefix for prefix in self.prefix_to_sub_module
-            if not any(_is_under(name, prefix) for name in grouped_names)
+            if not any(in_module(name, prefix) for name in grouped_names)
         ]
         if unused:
             raise ValueError(
@@ -167,8 +169,3 @@ class SubModuleOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             else:
                 merged.append(dict(settings, params=list(group['params'])))
         return merged
-
-
-def _is_under(param_name: str, prefix: str) -> bool:
-    """Whether a parameter lies inside the module at path ``prefix``."""
-    return param_name == prefix or param_name.startswith(prefix + '.')

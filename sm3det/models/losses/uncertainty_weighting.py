@@ -26,7 +26,7 @@ import torch.nn as nn
 from mmrotate.registry import MODELS
 from torch import Tensor
 
-from ..detectors.task_sub_modules import group_loss_keys
+from .loss_groups import group_loss_keys
 
 LossValue = Union[Tensor, List[Tensor]]
 
