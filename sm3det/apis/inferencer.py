@@ -7,18 +7,18 @@ model, and a sliding-window mode for images of any size.
     inferencer('scene.npy', task='dota', sliding_window=True, batch_size=8)
 
 What mmdet's ``DetInferencer`` does is kept (config and checkpoint
-loading, ``mmdet.InferencerLoader`` pipelines, batching, the config's
-visualizer, JSON dumps); this class adds the task: it picks that test
-dataset's pipeline from the config, tags every sample with its
-``dataset_name`` (SM3Det's heads are chosen by it) and gives the task's
-class names to the visualizer and the outputs.
+loading, batching, the config's visualizer, JSON dumps); this class adds the
+task: it picks that test dataset's pipeline from the config, tags every
+sample with its ``dataset_name`` (SM3Det's heads are chosen by it) and gives
+the task's class names to the visualizer and the outputs. Images are read
+by ``LoadSensorImage`` with the task loader's ``scaling`` (16-bit and float
+images, docs/sensor_inputs.md), for prediction and drawing alike.
 """
 import glob
 import os.path as osp
 import warnings
 from typing import Dict, List, NamedTuple, Optional, Sequence, Union
 
-import mmcv
 import mmengine
 import numpy as np
 import torch
@@ -26,12 +26,13 @@ from mmdet.apis import DetInferencer
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes, get_box_tensor
 from mmengine.dataset import Compose, pseudo_collate
-from mmengine.runner.checkpoint import _load_checkpoint_to_model
+from mmengine.runner import load_state_dict
 from mmrotate.structures.bbox import RotatedBoxes
 from mmrotate.utils import merge_results_by_nms, slide_window
 from torch import nn
 
-from .large_image import ImageWindows, check_image_shape, open_image
+from ..datasets.sensor_image import LoadSensorImage, SensorScaling
+from .large_image import ImageWindows, open_image
 from .tasks import (TaskSpec, inference_pipeline, model_tasks, task_detector,
                     task_specs)
 
@@ -114,8 +115,14 @@ class SM3DetInferencer(DetInferencer):
                           'weights')
         else:
             try:
-                _load_checkpoint_to_model(
-                    model, checkpoint, strict=self.strict)
+                state_dict = checkpoint.get('state_dict', checkpoint)
+                # A DDP-wrapped model saved by hand prefixes 'module.'.
+                load_state_dict(
+                    model, {
+                        k[len('module.'):] if k.startswith('module.') else k: v
+                        for k, v in state_dict.items()
+                    },
+                    strict=self.strict)
             except RuntimeError as e:
                 raise ValueError(
                     f'checkpoint {self.weights} does not match the model '
@@ -132,12 +139,20 @@ class SM3DetInferencer(DetInferencer):
         return pseudo_collate
 
     def _init_pipeline(self, cfg) -> Dict[str, Compose]:
-        """Per task: the pipeline for whole images (``mmdet.
-        InferencerLoader``: paths and arrays) and the one for patches
-        (mmrotate's ``LoadPatchFromNDArray`` cuts a window)."""
+        """Per task: the pipeline for whole images (``LoadSensorImage``,
+        paths and arrays, with the task loader's arguments), its scaling,
+        and the pipeline for patches (mmrotate's ``LoadPatchFromNDArray``
+        cuts a window of an :class:`ImageWindows`, already 8-bit)."""
         self.pipelines = {
-            name: Compose(inference_pipeline(spec, 'mmdet.InferencerLoader'))
+            name: Compose(inference_pipeline(spec, 'LoadSensorImage'))
             for name, spec in self.specs.items()
+        }
+        self.scalings: Dict[str, SensorScaling] = {
+            name:
+            next(
+                t.scaling for t in pipeline.transforms
+                if isinstance(t, LoadSensorImage))
+            for name, pipeline in self.pipelines.items()
         }
         self.patch_pipelines = {
             name:
@@ -209,16 +224,24 @@ class SM3DetInferencer(DetInferencer):
         return items
 
     def _input_item(self, source: Union[str, np.ndarray], index: int) -> dict:
-        """Check one image (exists, readable, channel count) and describe
-        it for the pipelines (``img_path`` or ``img``, ``img_id``,
-        ``dataset_name``); nothing is decoded yet."""
+        """Check one image (exists, readable, channel count, a dtype the
+        task's scaling takes) and describe it for the pipelines
+        (``img_path`` or ``img``, ``img_id``, ``dataset_name``); nothing is
+        decoded yet."""
         item = dict(dataset_name=self.task)
         if isinstance(source, np.ndarray):
-            name = f'input {index} (array)'
-            check_image_shape(source.shape, name, self._model_channels())
+            open_image(
+                source,
+                self._model_channels(),
+                name=f'input {index} (array)',
+                scaling=self.scaling)
             item.update(img_id=f'{index:08d}', img_path=None, img=source)
         elif isinstance(source, str):
-            open_image(source, self._model_channels(), decode=False)
+            open_image(
+                source,
+                self._model_channels(),
+                decode=False,
+                scaling=self.scaling)
             item.update(
                 img_id=osp.splitext(osp.basename(source))[0], img_path=source)
         else:
@@ -229,14 +252,18 @@ class SM3DetInferencer(DetInferencer):
 
     @staticmethod
     def _whole_image(item: dict) -> dict:
-        """``item`` as the whole-image pipeline takes it: ``.npy`` files
-        and 1-channel arrays are read here as 3-channel BGR arrays."""
-        img = item.get('img')
-        if img is None and item['img_path'].lower().endswith('.npy'):
-            img = item['img_path']
-        elif img is None or (img.ndim == 3 and img.shape[2] == 3):
-            return item
-        return dict(item, img=open_image(img).read_all())
+        """``item`` as the whole-image pipeline takes it: a ``.npy`` file
+        is loaded here as an array (``LoadSensorImage`` converts arrays)."""
+        path = item['img_path']
+        if item.get('img') is None and path.lower().endswith('.npy'):
+            return dict(item, img=np.load(path))
+        return item
+
+    @property
+    def scaling(self) -> SensorScaling:
+        """How the current task maps images that are not 8-bit to 0-255
+        (its loader's ``scaling``)."""
+        return self.scalings[self.task]
 
     def _model_channels(self) -> int:
         """Channels the data preprocessor normalises (3 when unknown)."""
@@ -274,7 +301,9 @@ class SM3DetInferencer(DetInferencer):
                              f'{patch_size}), got {overlap}')
         for item in inputs:
             image = open_image(
-                item.get('img', item['img_path']), self._model_channels())
+                item.get('img', item['img_path']),
+                self._model_channels(),
+                scaling=self.scaling)
             windows = slide_window(image.width, image.height, [patch_size],
                                    [patch_size - overlap])
             ori = item.get('img_path') or item['img']
@@ -369,7 +398,8 @@ class SM3DetInferencer(DetInferencer):
                   img_out_dir: str = '',
                   **kwargs) -> Optional[List[np.ndarray]]:
         """Draw with the config's visualizer into ``img_out_dir/vis/``
-        (inputs: paths or BGR arrays; a large image is decoded whole)."""
+        (inputs: paths or BGR arrays, read as the pipeline reads them; a
+        large image is decoded whole)."""
         if no_save_vis:
             img_out_dir = ''
         if not show and not img_out_dir and not return_vis:
@@ -378,11 +408,11 @@ class SM3DetInferencer(DetInferencer):
             raise ValueError('drawing needs a `visualizer` in the config')
         drawn = []
         for source, pred in zip(inputs, preds):
+            img = open_image(source, scaling=self.scaling).read_all()
+            img = img[..., ::-1]  # the visualizer draws RGB
             if isinstance(source, str) and not source.endswith('.npy'):
-                img = mmcv.imread(source, channel_order='rgb')
                 name = osp.basename(source)
             else:
-                img = open_image(source).read_all()[..., ::-1]
                 name = f'{pred.img_id}.png'
             self.visualizer.add_datasample(
                 name,

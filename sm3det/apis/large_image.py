@@ -5,15 +5,18 @@ The sliding-window mode must not hold a 20000 x 20000 scene (1.2 GB as
 :class:`ImageWindows` whose ``image[y1:y2, x1:x2]`` reads just that window:
 
 * numpy arrays (``np.memmap`` included) are sliced as they are;
-* ``.npy`` files and uncompressed strip TIFFs (8-bit grey or RGB, as PIL
-  and GDAL write them without compression) are memory-mapped per window,
-  so a window costs its own bytes and the mapping is dropped afterwards;
+* ``.npy`` files and uncompressed strip TIFFs (8-bit grey or RGB, 16-bit
+  grey, as PIL and GDAL write them without compression) are memory-mapped
+  per window, so a window costs its own bytes and the mapping is dropped
+  afterwards;
 * every other file (PNG, JPEG, compressed or tiled TIFF ...) is decoded
-  whole by OpenCV, as the single-image pipeline does.
+  whole, as the single-image pipeline's ``LoadSensorImage`` does.
 
-Windows are 3-channel BGR, the channel order ``LoadImageFromFile`` gives;
-1-channel images are repeated to 3 channels, as ``color_type='color'``
-reading does.
+Windows are 3-channel 8-bit BGR, what ``LoadSensorImage`` gives: 1-channel
+images are repeated to 3 channels, and images that are not 8-bit are mapped
+to 0-255 by the task's ``SensorScaling``, with one range for the whole image
+(estimated from the same pixel grid as ``LoadSensorImage`` uses), so that
+every window is scaled alike.
 """
 import os.path as osp
 from typing import Optional, Tuple, Union
@@ -21,12 +24,15 @@ from typing import Optional, Tuple, Union
 import cv2
 import numpy as np
 
+from ..datasets.sensor_image import (SensorScaling, ValueRange, decode_image,
+                                     fit_stride, unreadable)
+
 #: Channel counts a window can be made of (1 is repeated to 3).
 READABLE_CHANNELS = (1, 3)
 
 
 class ImageWindows:
-    """A (H, W, 3) BGR image whose windows are read on demand.
+    """A (H, W, 3) 8-bit BGR image whose windows are read on demand.
 
     Args:
         read: ``read(y_slice, x_slice) -> (h, w, C)`` array of the source.
@@ -34,6 +40,12 @@ class ImageWindows:
         name: where the image comes from, for messages and output names.
         lazy: whether windows are read without the whole image in memory.
         rgb: the source stores RGB (TIFF) instead of BGR (OpenCV, arrays).
+        dtype: the source's dtype; one that is not uint8 is mapped to 0-255
+            by ``scaling``.
+        scaling: the task loader's scaling (None: uint8 sources only).
+
+    Raises:
+        UnscaledImageError: ``dtype`` is not uint8 and there is no scaling.
     """
 
     def __init__(self,
@@ -41,12 +53,18 @@ class ImageWindows:
                  shape: Tuple[int, int, int],
                  name: str,
                  lazy: bool,
-                 rgb: bool = False):
+                 rgb: bool = False,
+                 dtype: np.dtype = np.uint8,
+                 scaling: Optional[SensorScaling] = None):
         self._read = read
         self.height, self.width, self.channels = shape
         self.name = name
         self.lazy = lazy
         self.rgb = rgb
+        self.dtype = np.dtype(dtype)
+        self.scaling = scaling or SensorScaling(None)
+        self.scaling.check(self.dtype, name)
+        self._value_range = None
 
     @property
     def shape(self) -> Tuple[int, int, int]:
@@ -54,17 +72,35 @@ class ImageWindows:
         return self.height, self.width, 3
 
     def __getitem__(self, index) -> np.ndarray:
-        """``image[y1:y2, x1:x2]``: that window as a (h, w, 3) BGR array."""
+        """``image[y1:y2, x1:x2]``: that window as a (h, w, 3) uint8 BGR
+        array."""
         if not (isinstance(index, tuple) and len(index) == 2
                 and all(isinstance(i, slice) for i in index)):
             raise TypeError('ImageWindows reads 2-D windows, image[y1:y2, '
                             f'x1:x2]; got index {index!r}')
-        window = np.asarray(self._read(*index))
+        window = self._stored(*index)
+        if self.dtype == np.uint8:
+            return window
+        return self.scaling.apply(window, self.value_range())
+
+    def _stored(self, ys: slice, xs: slice) -> np.ndarray:
+        """A window as (h, w, 3) BGR at the source's dtype."""
+        window = np.asarray(self._read(ys, xs))
         if window.ndim == 2:
             window = window[..., None]
         if window.shape[2] == 1:
             return np.repeat(window, 3, axis=2)
         return window[..., ::-1].copy() if self.rgb else window
+
+    def value_range(self) -> ValueRange:
+        """The scaling's range for the whole image, from the pixel grid
+        ``LoadSensorImage`` samples (read once)."""
+        if self._value_range is None:
+            step = fit_stride(self.height, self.width)
+            sample = self._stored(
+                slice(0, self.height, step), slice(0, self.width, step))
+            self._value_range = self.scaling.value_range(sample)
+        return self._value_range
 
     def read_all(self) -> np.ndarray:
         """The whole image as a (H, W, 3) BGR array (decodes everything)."""
@@ -114,9 +150,19 @@ def _npy_source(path: str) -> Tuple[int, np.dtype, tuple]:
     return found
 
 
+#: PIL modes of the TIFFs read by memory mapping: (channels, dtype).
+MAPPED_TIFF_MODES = {
+    'L': (1, np.dtype(np.uint8)),
+    'RGB': (3, np.dtype(np.uint8)),
+    'I;16': (1, np.dtype('<u2')),
+    'I;16B': (1, np.dtype('>u2')),
+}
+
+
 def _tiff_source(path: str) -> Optional[Tuple[int, np.dtype, tuple]]:
-    """(offset, dtype, shape) of an uncompressed, contiguous 8-bit strip
-    TIFF; None for any other TIFF (it is then decoded whole)."""
+    """(offset, dtype, shape) of an uncompressed, contiguous strip TIFF of
+    a :data:`MAPPED_TIFF_MODES` mode; None for any other TIFF (it is then
+    decoded whole)."""
     from PIL import Image
     try:
         with Image.open(path) as im:
@@ -124,10 +170,10 @@ def _tiff_source(path: str) -> Optional[Tuple[int, np.dtype, tuple]]:
             frames = getattr(im, 'n_frames', 1)
     except Exception:  # noqa: BLE001 - not readable by PIL: decode whole
         return None
-    channels = {'L': 1, 'RGB': 3}.get(mode)
-    if channels is None or frames != 1 or not tiles:
+    if mode not in MAPPED_TIFF_MODES or frames != 1 or not tiles:
         return None
-    row_bytes = width * channels
+    channels, dtype = MAPPED_TIFF_MODES[mode]
+    row_bytes = width * channels * dtype.itemsize
     first_offset = tiles[0][2]
     for codec, box, offset, args in tiles:
         rawmode = args[0] if isinstance(args, tuple) else args
@@ -135,33 +181,34 @@ def _tiff_source(path: str) -> Optional[Tuple[int, np.dtype, tuple]]:
         if (codec != 'raw' or rawmode != mode or (x0, x1) != (0, width)
                 or offset != first_offset + y0 * row_bytes):
             return None
-    return first_offset, np.dtype(np.uint8), (height, width, channels)
+    return first_offset, dtype, (height, width, channels)
 
 
-def _unreadable(path: str) -> str:
-    return (f'cannot read image {path}: not a format OpenCV decodes (e.g. '
-            '.png, .jpg, .tif, .bmp) nor a .npy array')
-
-
-def open_image(source: Union[str, np.ndarray, ImageWindows],
-               channels: int = 3,
-               name: Optional[str] = None,
-               decode: bool = True) -> Optional[ImageWindows]:
+def open_image(
+        source: Union[str, np.ndarray, ImageWindows],
+        channels: int = 3,
+        name: Optional[str] = None,
+        decode: bool = True,
+        scaling: Optional[SensorScaling] = None) -> Optional[ImageWindows]:
     """Open an image path or array for window reading.
 
     Args:
         source: a path (``.npy``, TIFF, or any format OpenCV reads) or a
-            (H, W) / (H, W, C) array in BGR order.
+            (H, W) / (H, W, C) array in BGR order, of any dtype.
         channels: channels the model takes (its data preprocessor's mean
             values); only 3 is supported.
         name: name used in messages (default: the path, or 'array').
         decode: False only checks a file that would be decoded whole
-            (exists, has a known image header) and returns None.
+            (exists, not empty, has a known image header) and returns None.
+        scaling: how an image that is not 8-bit is mapped to 0-255 (the
+            task loader's); None: such an image is an error.
 
     Raises:
         FileNotFoundError: the path does not exist.
-        ValueError: the file is not a readable image, or has a channel
-            count other than 1 or 3.
+        ValueError: the file is not a readable image (empty, truncated,
+            unknown format), or has a channel count other than 1 or 3;
+            ``UnscaledImageError`` for an image that is not 8-bit without
+            ``scaling``.
     """
     if isinstance(source, ImageWindows):
         return source
@@ -169,13 +216,20 @@ def open_image(source: Union[str, np.ndarray, ImageWindows],
         name = name or 'array'
         shape = check_image_shape(source.shape, name, channels)
         return ImageWindows(
-            lambda ys, xs: source[ys, xs], shape, name, lazy=True)
+            lambda ys, xs: source[ys, xs],
+            shape,
+            name,
+            lazy=True,
+            dtype=source.dtype,
+            scaling=scaling)
     if not isinstance(source, str):
         raise TypeError('an image is a path or a numpy array, got '
                         f'{type(source).__name__}')
     name = name or source
     if not osp.isfile(source):
         raise FileNotFoundError(f'image {source} does not exist')
+    if osp.getsize(source) == 0:
+        raise unreadable(source, 'empty file (0 bytes)')
     ext = osp.splitext(source)[1].lower()
     found = None
     if ext == '.npy':
@@ -190,13 +244,21 @@ def open_image(source: Union[str, np.ndarray, ImageWindows],
             checked,
             name,
             lazy=True,
-            rgb=rgb)
+            rgb=rgb,
+            dtype=dtype,
+            scaling=scaling)
     if not decode:
         if not cv2.haveImageReader(source):
-            raise ValueError(_unreadable(source))
+            raise unreadable(
+                source, 'not a format OpenCV decodes (e.g. .png, .jpg, '
+                '.tif, .bmp) nor a .npy array')
         return None
-    img = cv2.imread(source, cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(_unreadable(source))
+    with open(source, 'rb') as f:
+        img = decode_image(f.read(), name)
     return ImageWindows(
-        lambda ys, xs: img[ys, xs], img.shape, name, lazy=False)
+        lambda ys, xs: img[ys, xs],
+        img.shape,
+        name,
+        lazy=False,
+        dtype=img.dtype,
+        scaling=scaling)

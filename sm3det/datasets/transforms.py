@@ -2,22 +2,24 @@
 import logging
 from typing import Optional
 
-from mmcv.transforms import LoadImageFromFile
 from mmengine.logging import print_log
 from mmrotate.registry import TRANSFORMS
 
+from .sensor_image import LoadSensorImage, UnscaledImageError
+
 
 @TRANSFORMS.register_module()
-class LoadImageOrSkip(LoadImageFromFile):
-    """mmcv's ``LoadImageFromFile`` that turns an unreadable image into a skip.
+class LoadImageOrSkip(LoadSensorImage):
+    """:class:`LoadSensorImage` that turns an unreadable image into a skip.
 
     The datasets check every image's header when they load, but a file can
-    still be truncated or vanish during a long run. Instead of raising, this
-    transform logs a warning naming the file and returns ``None``; mmengine's
-    ``BaseDataset.__getitem__`` then draws another sample (training; in test
-    mode mmengine raises, as a test set must be complete). Arguments as
-    ``LoadImageFromFile`` (use ``color_type='color'`` to read one-channel SAR
-    images as 3 channels).
+    still be empty, truncated, not an image or vanish during a long run.
+    Instead of raising, this transform logs a warning naming the file and
+    the reason and returns ``None``; mmengine's ``BaseDataset.__getitem__``
+    then draws another sample (training; in test mode mmengine raises, as a
+    test set must be complete: test pipelines use ``LoadSensorImage``). An
+    image that is not 8-bit while ``scaling`` is None is a configuration
+    error and still raises. Arguments as ``LoadSensorImage``.
     """
 
     #: Images skipped so far in this process (each dataloader worker counts
@@ -27,6 +29,8 @@ class LoadImageOrSkip(LoadImageFromFile):
     def transform(self, results: dict) -> Optional[dict]:
         try:
             return super().transform(results)
+        except UnscaledImageError:
+            raise
         except Exception as e:  # noqa: BLE001 - any read/decode failure: skip
             LoadImageOrSkip.num_skipped += 1
             print_log(

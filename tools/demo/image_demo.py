@@ -5,7 +5,11 @@
         [--sliding-window [--patch-size N] [--patch-overlap N]]
 
 INPUT is an image, a folder (its images, with a progress bar) or a quoted
-glob pattern ('scenes/*.tif'); ``.npy`` arrays are read too. ``--task``
+glob pattern ('scenes/*.tif'); ``.npy`` arrays are read too. 16-bit and
+float images (SAR products) are mapped to 8-bit by the task's loader
+``scaling`` (SAR: a per-image percentile stretch; the other tasks stop with
+a message), and an unreadable file stops with an error naming it (see
+docs/sensor_inputs.md). ``--task``
 picks the test pipeline and the head (``sar``, ``dota``, ``dronevehicle``
 for the SOI-Det configs; optional for a one-task model). Written under
 ``--out-dir``:

@@ -24,21 +24,25 @@ train_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
 test_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
                   'scale_factor', 'dataset_name')
 
-# SAR: resize keeping the ratio, pad to a square, horizontal flip. One-channel
-# images are read as 3 channels.
+# Images that are not 8-bit (16-bit or float SAR products) are stretched to
+# 0-255 per image between their 1st and 99th percentiles; 8-bit images, as
+# all of SARDet-100K, load unchanged (docs/sensor_inputs.md). One-channel
+# images are repeated to 3 channels.
+sar_scaling = dict(type='percentile', low=1.0, high=99.0)
+# SAR: resize keeping the ratio, horizontal flip. No Pad: the model's data
+# preprocessor pads each batch after normalisation, in training as in testing.
 sar_train_pipeline = [
     dict(
-        type='LoadImageOrSkip', color_type='color', backend_args=backend_args),
+        type='LoadImageOrSkip', scaling=sar_scaling,
+        backend_args=backend_args),
     dict(type='mmdet.LoadAnnotations', with_bbox=True),
     dict(type='mmdet.Resize', scale=(image_size, image_size), keep_ratio=True),
     dict(type='mmdet.RandomFlip', prob=0.5),
-    dict(type='mmdet.Pad', size=(image_size, image_size)),
     dict(type='mmdet.PackDetInputs', meta_keys=train_meta_keys),
 ]
 sar_test_pipeline = [
     dict(
-        type='mmdet.LoadImageFromFile',
-        color_type='color',
+        type='LoadSensorImage', scaling=sar_scaling,
         backend_args=backend_args),
     dict(type='mmdet.Resize', scale=(image_size, image_size), keep_ratio=True),
     dict(type='mmdet.LoadAnnotations', with_bbox=True),
@@ -48,7 +52,8 @@ sar_test_pipeline = [
 
 # Oriented parts: quadrilaterals -> le90 rotated boxes; horizontal, vertical
 # and diagonal flips 0.25 each; random rotation that keeps near-square classes
-# (given by label index) at right angles.
+# (given by label index) at right angles. Their images are 8-bit: one that is
+# not stops with a message (no scaling set).
 def _obb_train_pipeline(rect_obj_labels):
     return [
         dict(type='LoadImageOrSkip', backend_args=backend_args),
@@ -77,7 +82,7 @@ dota_train_pipeline = _obb_train_pipeline(
      dota_classes.index('roundabout')])
 dronevehicle_train_pipeline = _obb_train_pipeline(None)
 obb_test_pipeline = [
-    dict(type='mmdet.LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadSensorImage', backend_args=backend_args),
     dict(type='mmdet.Resize', scale=(image_size, image_size), keep_ratio=True),
     dict(type='mmdet.LoadAnnotations', with_bbox=True, box_type='qbox'),
     dict(type='ConvertBoxType', box_type_mapping=dict(gt_bboxes='rbox')),

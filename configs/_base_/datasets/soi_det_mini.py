@@ -9,12 +9,11 @@ image_size = 256
 
 
 def _mini(part, dataset):
-    """A soi_det.py dataset read from the mini root, resized and padded to
+    """A soi_det.py dataset read from the mini root, resized to
     image_size."""
     square = (image_size, image_size)
     pipeline = [
-        dict(step, scale=square) if step['type'] == 'mmdet.Resize' else
-        dict(step, size=square) if step['type'] == 'mmdet.Pad' else step
+        dict(step, scale=square) if step['type'] == 'mmdet.Resize' else step
         for step in dataset['pipeline']
     ]
     return dict(dataset, data_root=f'{data_root}{part}/', pipeline=pipeline)
