@@ -6,16 +6,21 @@ files are read, and leave out what cannot be used instead of failing hours
 into a run. Nothing is dropped silently: each problem is recorded with the
 file it came from and reported through the mmengine logger.
 """
+import itertools
 import logging
 from collections import Counter
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import cv2
 import numpy as np
 from mmengine.logging import print_log
 from PIL import Image
 
 #: Polygons smaller than this (pixels^2) carry no object: zero area.
 MIN_POLYGON_AREA = 1.0
+#: Bulk checks re-check a polygon one by one when its area is this close to
+#: MIN_POLYGON_AREA (pixels^2): summation order changes the last bits.
+AREA_ROUNDING_MARGIN = 1e-3
 
 
 class SkipLog:
@@ -113,6 +118,83 @@ def polygon_problem(coords: Sequence[float],
             or points[:, 0].min() >= width or points[:, 1].min() >= height):
         return f'polygon entirely outside the {width}x{height} image'
     return None
+
+
+def polygon_problems(
+        polygons: np.ndarray,
+        width: Union[None, int, np.ndarray] = None,
+        height: Union[None, int, np.ndarray] = None,
+        coords: Optional[Sequence[Sequence[float]]] = None) -> Dict[int, str]:
+    """:func:`polygon_problem` of many polygons at once.
+
+    Args:
+        polygons: (N, 8) float64 quadrilaterals in pixels; rows of NaN for
+            objects without 8 coordinates.
+        width, height: the image size as for :func:`polygon_problem`, one
+            for all rows or (N,) int arrays, one per row.
+        coords: each object's coordinates as read, any number of them
+            (default: the rows of ``polygons``).
+
+    Returns:
+        dict: row -> reason, in row order, for the rows that cannot be
+        ground truth (the same reasons as :func:`polygon_problem`).
+    """
+    x, y = polygons[:, 0::2], polygons[:, 1::2]
+    next_corner = [1, 2, 3, 0]
+    with np.errstate(invalid='ignore'):  # inf - inf: flagged below anyway
+        area = 0.5 * np.abs((x * y[:, next_corner]).sum(1) -
+                            (y * x[:, next_corner]).sum(1))
+        suspect = ~np.isfinite(polygons).all(1) | (
+            area < MIN_POLYGON_AREA + AREA_ROUNDING_MARGIN)
+        if width is not None and height is not None:
+            suspect |= ((x.max(1) <= 0) | (y.max(1) <= 0) | (x.min(1) >= width)
+                        | (y.min(1) >= height))
+    if width is None or height is None:
+        widths = heights = [None] * len(polygons)
+    else:
+        widths = np.broadcast_to(width, len(polygons)).tolist()
+        heights = np.broadcast_to(height, len(polygons)).tolist()
+    problems = {}
+    for i in np.flatnonzero(suspect).tolist():
+        problem = polygon_problem(polygons[i] if coords is None else coords[i],
+                                  widths[i], heights[i])
+        if problem:
+            problems[i] = problem
+    return problems
+
+
+def narrow_polygons(polygons: np.ndarray, min_side: float) -> np.ndarray:
+    """Which polygons have a minimum-area rectangle with a side under
+    ``min_side`` pixels, the test of the authors' loader (mmrotate 0.x's
+    ``poly2obb_np``: ``cv2.minAreaRect`` of float32 points).
+
+    The rectangle's shorter side is at least the polygon's width, the least
+    extent across one of the directions through two of its corners; only
+    polygons whose width is near ``min_side`` go through ``cv2``.
+
+    Args:
+        polygons: (N, 8) finite quadrilaterals in pixels.
+        min_side: pixels.
+
+    Returns:
+        np.ndarray: (N,) bool.
+    """
+    points = polygons.reshape(-1, 4, 2)
+    width = np.full(len(points), np.inf)
+    for a, b in itertools.combinations(range(4), 2):
+        direction = points[:, b] - points[:, a]
+        length = np.linalg.norm(direction, axis=1)
+        normal = np.stack([-direction[:, 1], direction[:, 0]], 1)
+        offsets = np.einsum('nkd,nd->nk', points, normal)
+        with np.errstate(invalid='ignore', divide='ignore'):
+            extent = np.ptp(offsets, axis=1) / length
+        width = np.fmin(width, extent)  # NaN: two corners coincide
+    narrow = np.zeros(len(points), bool)
+    # cv2 works in float32: a margin for its rounding
+    for i in np.flatnonzero(width < min_side + 1e-3).tolist():
+        _, (w, h), _ = cv2.minAreaRect(points[i].astype(np.float32))
+        narrow[i] = w < min_side or h < min_side
+    return narrow
 
 
 def hbox_problem(x: float,

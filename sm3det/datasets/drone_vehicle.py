@@ -4,7 +4,8 @@ from typing import List
 
 from mmrotate.registry import DATASETS
 
-from .dota import RawObject, SOIDOTADataset, parse_dota_txt
+from .dota import (DotaObjects, RawObject, SOIDOTADataset, objects_from_raw,
+                   read_dota_txt)
 
 
 def _coordinate(element, tag: str) -> float:
@@ -88,6 +89,7 @@ class DroneVehicleDataset(SOIDOTADataset):
         super().__init__(
             *args, dataset_name=dataset_name, img_suffix=img_suffix, **kwargs)
 
-    def parse_annotation_file(self, path: str) -> List[RawObject]:
-        return parse_dronevehicle_xml(path) if path.endswith(
-            '.xml') else parse_dota_txt(path)
+    def parse_annotation_file(self, path: str) -> DotaObjects:
+        if path.endswith('.xml'):
+            return objects_from_raw(parse_dronevehicle_xml(path))
+        return read_dota_txt(path)

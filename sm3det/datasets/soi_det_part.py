@@ -62,6 +62,13 @@ class SOIDetPartMixin:
     def load_data_list(self) -> List[dict]:
         self.skip_log = SkipLog(self.dataset_name)
         self._unknown_classes: Dict[str, List[str]] = {}
+        # self.metainfo deep-copies: looked up once, not once per object
+        classes = self._metainfo['classes']
+        self._label_index = {}
+        for name in (*classes, *self.class_aliases):
+            target = self.class_aliases.get(name, name)
+            if target in classes:
+                self._label_index[name] = classes.index(target)
         data_list = self.read_samples(self.skip_log)
         if self._unknown_classes:
             listing = '; '.join(
@@ -79,8 +86,14 @@ class SOIDetPartMixin:
         for data_info in data_list:
             data_info['dataset_name'] = self.dataset_name
         self.skip_log.report(
-            len(data_list), sum(len(d['instances']) for d in data_list))
+            len(data_list), sum(map(self.num_objects, data_list)))
         return data_list
+
+    @staticmethod
+    def num_objects(data_info: dict) -> int:
+        """The number of objects of a sample as :meth:`read_samples` made
+        it."""
+        return len(data_info['instances'])
 
     def label_of(self, name: str, path: str) -> Optional[int]:
         """Class index of a class name as written in ``path`` (None: unknown).
@@ -88,18 +101,17 @@ class SOIDetPartMixin:
         Unknown names are collected and reported together once all files have
         been read, so that one error lists every misspelling at once.
         """
-        name = self.class_aliases.get(name, name)
-        classes = self.metainfo['classes']
-        if name in classes:
-            return classes.index(name)
-        self._unknown_classes.setdefault(name, []).append(path)
-        return None
+        label = self._label_index.get(name)
+        if label is None:
+            name = self.class_aliases.get(name, name)
+            self._unknown_classes.setdefault(name, []).append(path)
+        return label
 
     def filter_data(self) -> List[dict]:
         if self.test_mode or not (self.filter_cfg or {}).get(
                 'filter_empty_gt', False):
             return self.data_list
-        kept = [d for d in self.data_list if d['instances']]
+        kept = [d for d in self.data_list if self.num_objects(d)]
         if len(kept) < len(self.data_list):
             print_log(
                 f'[{self.dataset_name}] {len(self.data_list) - len(kept)} '
