@@ -16,6 +16,8 @@ import numpy as np
 from mmengine.logging import print_log
 from PIL import Image
 
+from .sensor_image import decode_image
+
 #: Polygons smaller than this (pixels^2) carry no object: zero area.
 MIN_POLYGON_AREA = 1.0
 #: Bulk checks re-check a polygon one by one when its area is this close to
@@ -83,7 +85,14 @@ def image_size_problem(
     except FileNotFoundError:
         return None, 'image file not found'
     except Exception as e:  # noqa: BLE001 - any decoder error means unreadable
-        return None, f'unreadable image ({type(e).__name__}: {e})'
+        pil_error = f'{type(e).__name__}: {e}'
+    # PIL reads no float64 or 3-channel float TIFF; the sensor loader does.
+    try:
+        with open(path, 'rb') as f:
+            height, width = decode_image(f.read(), path).shape[:2]
+    except ValueError:
+        return None, f'unreadable image ({pil_error})'
+    return (width, height), None
 
 
 def polygon_area(points: np.ndarray) -> float:

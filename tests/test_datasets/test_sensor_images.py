@@ -13,6 +13,7 @@ from mmengine.logging import MMLogger
 from mmrotate.registry import DATASETS, TRANSFORMS
 
 from sm3det.datasets import LoadImageOrSkip, UnscaledImageError
+from sm3det.datasets.annotation_checks import image_size_problem
 from repository import REPO_ROOT
 from sensor_images import (AMPLITUDE_MAX, amplitude, write_image,
                            write_truncated_jpeg)
@@ -49,6 +50,22 @@ def test_deep_images_are_stretched_not_cut(tmp_path, dtype, channels):
         # OpenCV's colour reading divides by 256: mean 0.5, max 4
         cut = LoadImageFromFile()(dict(img_path=path))['img']
         assert cut.mean() < 1 and cut.max() == AMPLITUDE_MAX // 256
+
+
+@pytest.mark.parametrize('dtype', ['uint16', 'int16', 'float32', 'float64'])
+@pytest.mark.parametrize('channels', [1, 3])
+def test_datasets_read_the_size_of_deep_images(tmp_path, dtype, channels):
+    """The datasets' header check must not drop what the loader reads
+    (PIL opens no float64 or 3-channel float TIFF)."""
+    stored = amplitude().astype(dtype)
+    if channels == 3:
+        stored = np.stack([stored] * 3, axis=2)
+    path = write_image(tmp_path / f'amplitude_{dtype}.tif', stored)
+    assert image_size_problem(path) == ((160, 120), None)
+    text = tmp_path / 'not_an_image.tif'
+    text.write_text('no image')
+    size, reason = image_size_problem(str(text))
+    assert size is None and reason.startswith('unreadable image')
 
 
 def test_scaling_maps_the_configured_range(tmp_path):
