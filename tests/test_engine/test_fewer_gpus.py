@@ -15,7 +15,7 @@ from mmrotate.registry import DATA_SAMPLERS
 
 import sm3det.engine.images_per_step_runner as images_per_step_runner
 from sm3det.engine import DSOHook, ImagesPerStepRunner
-from mini_training import generate_mini_set, mini_cfg
+from mini_training import mini_cfg
 from repository import REPO_ROOT
 
 RECIPE = 'configs/sm3det/sm3det_convnext-t_fpn_33k_soi-det.py'
@@ -157,13 +157,12 @@ def test_a_gpu_count_that_does_not_divide_the_step_is_refused(
         runner.train()
 
 
-def test_a_mini_run_trains_and_resumes_with_the_scaled_counts(tmp_path):
+def test_a_mini_run_trains_and_resumes_with_the_scaled_counts(
+        trained_mini, tmp_path):
     """SM3Det-mini, 1 process, 8 images per step = 2 accumulated iterations
     of 4: 2 steps take 4 iterations; resumed at step 1, it ends at
     iteration 4 too (counts scaled once)."""
-    data_root = str(tmp_path / 'data')
-    generate_mini_set(data_root)
-    cfg = mini_cfg(data_root, str(tmp_path / 'work'))
+    cfg = mini_cfg(trained_mini.data_root, str(tmp_path / 'work'))
     cfg.merge_from_dict(
         dict(
             runner_type='mmrotate.ImagesPerStepRunner',
