@@ -40,3 +40,15 @@ def grid_size(size, pooled, sampling_ratio):
     if sampling_ratio > 0:
         return sampling_ratio
     return math.ceil(np.float32(size / pooled))
+
+
+def border_probes():
+    """A 3 x 4 map (1..12, float64), sample points at exactly -1 / the height
+    or width and 2**-20 beyond them (rows, cols), and what a one-sample
+    pooling at each gives: the edge pixel on the line, 0 past it."""
+    feat = torch.arange(1.0, 13.0, dtype=torch.float64).view(1, 1, 3, 4)
+    eps = 2**-20
+    rows = [-1, 3, -1 - eps, 3 + eps] + [1.5] * 4
+    cols = [1.5] * 4 + [-1, 4, -1 - eps, 4 + eps]
+    expected = feat.new_tensor([2.5, 10.5, 0, 0, 7, 10, 0, 0])
+    return feat, rows, cols, expected

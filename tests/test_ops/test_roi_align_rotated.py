@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from roi_reference import corners, features, grid_size
+from roi_reference import border_probes, corners, features, grid_size
 
 OUT_SIZE = (3, 4)
 SCALE = 0.5  # image pixels -> feature pixels; the 7 x 9 map spans 14 x 18
@@ -138,19 +138,12 @@ def test_samples_on_the_border_lines(pytorch_kernels):
     """A sample at exactly -1 or at the height / width takes the edge pixel;
     a little further out it counts as 0."""
     from mmcv.ops import roi_align_rotated
-    feat = torch.arange(1.0, 13.0, dtype=torch.float64).view(1, 1, 3, 4)
-    eps = 2**-20
-    rows = [-1, 3, -1 - eps, 3 + eps] + [1.5] * 4
-    cols = [1.5] * 4 + [-1, 4, -1 - eps, 4 + eps]
+    feat, rows, cols, expected = border_probes()
     # a 2-pixel RoI centred on the sample point: its one sample is the centre
     rois = torch.tensor([[0, x, y, 2, 2, 0.5] for y, x in zip(rows, cols)],
                         dtype=torch.float64)
     out = roi_align_rotated(feat, rois, 1, 1.0, 1, False, False).flatten()
-    torch.testing.assert_close(
-        out,
-        out.new_tensor([2.5, 10.5, 0, 0, 7, 10, 0, 0]),
-        rtol=0,
-        atol=1e-12)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
 
 
 def test_many_chunks_match_one(pytorch_kernels, monkeypatch):
