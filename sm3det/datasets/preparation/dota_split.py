@@ -21,10 +21,10 @@ import glob
 import os
 import os.path as osp
 from functools import partial
-from multiprocessing import Pool
 
 import cv2
 import numpy as np
+from mmengine.utils import track_parallel_progress, track_progress
 
 from ..annotation_checks import polygon_problem
 from ..dota import parse_dota_txt
@@ -131,11 +131,10 @@ def split_dota(img_dir,
         overlap=overlap,
         iof_thr=iof_thr,
         img_ext=img_ext)
-    if workers > 1:
-        with Pool(workers) as pool:
-            results = pool.map(job, ann_paths, chunksize=4)
-    else:
-        results = [job(p) for p in ann_paths]
+    # mmengine's progress bars: in order, in a pool when workers > 1.
+    results = track_parallel_progress(
+        job, ann_paths, workers,
+        chunksize=4) if workers > 1 else track_progress(job, ann_paths)
     problems = [p for _, _, ps in results for p in ps]
     return (len(ann_paths), sum(r[0] for r in results),
             sum(r[1] for r in results), problems)

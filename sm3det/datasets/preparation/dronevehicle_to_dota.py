@@ -14,10 +14,10 @@ import glob
 import os
 import os.path as osp
 from functools import partial
-from multiprocessing import Pool
 
 import cv2
 import numpy as np
+from mmengine.utils import track_parallel_progress, track_progress
 
 from ..annotation_checks import polygon_problem
 from ..drone_vehicle import DroneVehicleDataset, parse_dronevehicle_xml
@@ -92,11 +92,10 @@ def convert_dronevehicle(img_dir,
         out_dir=out_dir,
         border=border,
         img_ext=img_ext)
-    if workers > 1:
-        with Pool(workers) as pool:
-            results = pool.map(job, xml_paths, chunksize=16)
-    else:
-        results = [job(p) for p in xml_paths]
+    # mmengine's progress bars: in order, in a pool when workers > 1.
+    results = track_parallel_progress(
+        job, xml_paths, workers,
+        chunksize=16) if workers > 1 else track_progress(job, xml_paths)
     return (len(xml_paths), sum(r[0] for r in results),
             [p for r in results
              for p in r[1]], [u for r in results for u in r[2]])
