@@ -14,15 +14,21 @@ and on older GPUs (where ``grouped_mm`` falls back to a host-side loop
 itself). The loop is also taken where rows are not 16-byte aligned and under
 ``torch.jit`` tracing (FLOP counting). A benchmark or test that compares the
 two forces one with :func:`forced_expert_backend`.
+
+An exported ONNX graph cannot size blocks by data, so it computes every
+expert on every unit and mixes them with the sparse gates
+(:func:`run_experts_densely`): the same top-k routing and the same gated
+terms (the other experts' gates are exactly 0), equal to float rounding.
 """
 import contextlib
 from typing import Iterator, Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from .stacked_experts import (HAS_GROUPED_MM, ExpertRows, compute_dtype,
-                              stacked_linears)
+from .stacked_experts import (HAS_GROUPED_MM, ExpertRows, StackedLinear,
+                              compute_dtype, stacked_linears)
 
 #: The backends :func:`forced_expert_backend` can force.
 EXPERT_BACKENDS = ('grouped_mm', 'loop')
@@ -137,6 +143,46 @@ def run_experts(
         gates = gates.to(slot_outputs.dtype)
     gates = gates.view(num_units, top_k, *[1] * (slot_outputs.dim() - 2))
     return (slot_outputs * gates).sum(dim=1), ends
+
+
+def run_experts_densely(experts: nn.Module, units: torch.Tensor,
+                        gates: torch.Tensor,
+                        expert_index: torch.Tensor) -> torch.Tensor:
+    """Every expert on every unit, mixed with the sparse top-k gates.
+
+    For graphs with no data-dependent shapes (ONNX export): ``N`` times the
+    expert FLOPs of :func:`run_experts`, one expert's activations at a time.
+    Each unit's non-zero terms are its k gated outputs, added in expert
+    order instead of rank order; the GEMMs run over all rows instead of
+    each expert's block (measured: outputs within 2e-7 of
+    :func:`run_experts`').
+
+    Args:
+        experts: The stacked expert bank of ``N`` experts.
+        units: ``(U, C)`` tokens, or ``(U, H*W, C)`` images (image routing).
+        gates, expert_index: ``(U, k)``.
+
+    Returns:
+        ``(U, C_out)`` or ``(U, H*W, C_out)``.
+    """
+    layers = [experts] if isinstance(experts, StackedLinear) else list(
+        experts.children())
+    parameters = [
+        layer.expert_parameters() if isinstance(layer, StackedLinear) else None
+        for layer in layers
+    ]
+    num_experts = stacked_linears(experts)[0].num_experts
+    dense_gates = gates.new_zeros(gates.shape[0],
+                                  num_experts).scatter(1, expert_index, gates)
+    dense_gates = dense_gates.view(-1, num_experts, *[1] * (units.dim() - 1))
+    mixed = None
+    for e in range(num_experts):
+        out = units
+        for layer, params in zip(layers, parameters):
+            out = layer(out) if params is None else F.linear(out, *params[e])
+        term = out * dense_gates[:, e].to(out.dtype)
+        mixed = term if mixed is None else mixed + term
+    return mixed
 
 
 def expert_rows(experts: nn.Module, sorted_experts: torch.Tensor,

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmrotate.registry import MODELS
 
-from .expert_dispatch import run_experts
+from .expert_dispatch import run_experts, run_experts_densely
 from .expert_layouts import load_other_expert_layouts
 from .gating import (Routing, balance_loss, gating_noise_std,
                      kept_expert_columns, noisy_top_k_gating)
@@ -48,7 +48,8 @@ class GridMoE(nn.Module):
        computes its block of them: one grouped GEMM per linear layer for
        bf16 on CUDA sm90+, else one expert at a time after one host read of
        the counts (:mod:`.expert_dispatch`); the slots are put back and
-       gate-mixed;
+       gate-mixed (an ONNX export runs every expert on every token instead
+       and mixes with the same gates: no data-dependent shapes);
     5. in training, the load-balancing loss ``w * (cv^2(importance) +
        cv^2(load))`` is kept in ``last_balance_loss`` for the model to
        collect (:func:`~.moe_utils.moe_balance_loss`).
@@ -188,6 +189,10 @@ class GridMoE(nn.Module):
             router_inputs = units.mean(dim=1)
 
         routing = self._route(router_inputs)
+        if torch.onnx.is_in_onnx_export():
+            mixed = run_experts_densely(self.experts, units, routing.gates,
+                                        routing.expert_index)
+            return mixed.reshape(batch, height, width, -1)
         mixed, slot_ends = run_experts(self.experts, self.expert_ids, units,
                                        routing.gates, routing.expert_index)
 
