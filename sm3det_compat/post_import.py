@@ -15,13 +15,16 @@ class _PostImportFinder:
     def find_spec(self, fullname, path=None, target=None):
         if fullname != self.name:
             return None
-        sys.meta_path.remove(self)  # one shot
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return spec
         exec_module, callback = spec.loader.exec_module, self.callback
 
         def exec_then_call(module):
+            # One shot, once the module runs: a mere lookup
+            # (importlib.util.find_spec) must not disarm the hook.
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
             exec_module(module)
             callback(module)
 
