@@ -7,8 +7,15 @@ installing this project adds; importing it here covers a run from a checkout
 that was never installed. It must precede every import of mmcv, mmdet and
 mmrotate below (tests/test_stack/test_import_order.py checks it in an
 interpreter without the startup hook).
+
+The modules are registered only where torch is installed: a deployment
+machine with numpy, onnxruntime and OpenCV alone imports ``sm3det.deploy``.
 """
+import importlib.util
+
 import sm3det_compat  # noqa: F401  (first: before anything imports mmrotate)
-from . import apis, datasets, engine, evaluation, models, utils  # noqa: F401
+
+if importlib.util.find_spec('torch') is not None:
+    from . import apis, datasets, engine, evaluation, models, utils  # noqa
 
 __version__ = '0.1.0'

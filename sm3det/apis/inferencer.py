@@ -14,7 +14,6 @@ the task's class names to the visualizer and the outputs. Images are read
 by ``LoadSensorImage`` with the task loader's ``scaling`` (16-bit and float
 images, docs/sensor_inputs.md), for prediction and drawing alike.
 """
-import glob
 import os.path as osp
 import warnings
 from typing import Dict, List, NamedTuple, Optional, Sequence, Union
@@ -28,22 +27,22 @@ from mmdet.structures.bbox import HorizontalBoxes, get_box_tensor
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.runner import load_state_dict
 from mmrotate.structures.bbox import RotatedBoxes
-from mmrotate.utils import merge_results_by_nms, slide_window
+from mmrotate.utils import merge_results_by_nms
 from torch import nn
 
-from ..datasets.sensor_image import LoadSensorImage, SensorScaling
-from .large_image import ImageWindows, open_image
+from ..datasets.sensor_image import LoadSensorImage
+from ..deploy.metadata import BOX_FORMATS
+from ..deploy.preprocess import resolve_overlap, sliding_windows
+from ..imagery import ImageWindows, SensorScaling, open_image
+from ..imagery.inputs import image_sources
 from .tasks import (TaskSpec, inference_pipeline, model_tasks, task_detector,
                     task_specs)
 
 #: Box tensors by their last dimension: type, JSON box format.
 BOX_TYPES = {
-    4: (HorizontalBoxes, 'hbox', 'x1,y1,x2,y2 (pixels)'),
-    5: (RotatedBoxes, 'rbox', 'cx,cy,w,h (pixels),angle (radians, le90)'),
+    4: (HorizontalBoxes, 'hbox', BOX_FORMATS['hbox']),
+    5: (RotatedBoxes, 'rbox', BOX_FORMATS['rbox']),
 }
-#: Inputs that folders and globs are listed for (.npy: lazy arrays).
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
-                    '.npy')
 
 
 class PatchJob(NamedTuple):
@@ -202,25 +201,9 @@ class SM3DetInferencer(DetInferencer):
     def _inputs_to_list(self, inputs) -> List[dict]:
         """Paths, arrays, folders and glob patterns -> one dict per image
         (``img_path`` or ``img``, ``img_id``, ``dataset_name``)."""
-        if not isinstance(inputs, (list, tuple)):
-            inputs = [inputs]
         items = []
-        for source in inputs:
-            if isinstance(source, str) and osp.isdir(source):
-                paths = sorted(
-                    osp.join(source, f) for f in mmengine.list_dir_or_file(
-                        source, list_dir=False, suffix=IMAGE_EXTENSIONS))
-                if not paths:
-                    raise FileNotFoundError(
-                        f'no image ({", ".join(IMAGE_EXTENSIONS)}) in '
-                        f'folder {source}')
-            elif isinstance(source, str) and any(c in source for c in '*?['):
-                paths = sorted(glob.glob(source))
-                if not paths:
-                    raise FileNotFoundError(f'no file matches {source}')
-            else:
-                paths = [source]
-            items.extend(self._input_item(p, len(items)) for p in paths)
+        for source in image_sources(inputs):
+            items.append(self._input_item(source, len(items)))
         return items
 
     def _input_item(self, source: Union[str, np.ndarray], index: int) -> dict:
@@ -295,17 +278,14 @@ class SM3DetInferencer(DetInferencer):
                 map(self._whole_image, inputs), batch_size)
             return
         patch_size = patch_size or self.default_patch_size()
-        overlap = patch_size // 4 if patch_overlap is None else patch_overlap
-        if not 0 <= overlap < patch_size:
-            raise ValueError(f'patch_overlap must be in [0, patch_size = '
-                             f'{patch_size}), got {overlap}')
+        overlap = resolve_overlap(patch_size, patch_overlap)
         for item in inputs:
             image = open_image(
                 item.get('img', item['img_path']),
                 self._model_channels(),
                 scaling=self.scaling)
-            windows = slide_window(image.width, image.height, [patch_size],
-                                   [patch_size - overlap])
+            windows = sliding_windows(image.width, image.height, patch_size,
+                                      overlap)
             ori = item.get('img_path') or item['img']
             yield [ori], [
                 PatchJob(image, item, windows, batch_size, merge_iou_thr)
@@ -342,8 +322,10 @@ class SM3DetInferencer(DetInferencer):
         mmrotate's ``inference_detector_by_patches`` does not fit: it
         decodes the whole image, takes the pipeline of a single test
         dataset and gives the samples no ``dataset_name``; its batching is
-        kept, and its ``slide_window`` and ``merge_results_by_nms`` are
-        used as they are.
+        kept, its ``merge_results_by_nms`` is used as it is, and its
+        ``slide_window``'s layout comes from the runtime's
+        :func:`~sm3det.deploy.preprocess.sliding_windows` (the same
+        windows, and it takes overlap 0).
         """
         pipeline = self.patch_pipelines[self.task]
         meta = {

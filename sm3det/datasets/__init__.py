@@ -4,7 +4,8 @@ Registered into MMRotate 1.x's registries: ``SARDetDataset`` (SAR, horizontal
 boxes, COCO json), ``SOIDOTADataset`` (DOTA-v1.0 patches, oriented boxes, DOTA
 txt), ``DroneVehicleDataset`` (infrared, oriented boxes, xml or DOTA txt) and
 the transforms ``LoadSensorImage`` (8-bit, 16-bit or float images, scaled to
-8-bit as configured: ``sensor_image.py``) and ``LoadImageOrSkip`` (the same,
+8-bit as configured: ``sensor_image.py``, with ``sm3det.imagery``'s
+reading and scaling) and ``LoadImageOrSkip`` (the same,
 skipping unreadable files in training); ``FilterSmallOrOutsideBoxes``
 (``box_filters.py``) drops boxes as the authors' rotation does. The 2:1:1
 training batches come from ``SeededConcatDataset`` (mmengine's
@@ -22,8 +23,7 @@ from .drone_vehicle import DroneVehicleDataset, parse_dronevehicle_xml
 from .resumable_sampling import (ResumableMultiSourceSampler,
                                  SeededConcatDataset, SeededIndex)
 from .sar_det import SARDetDataset, load_coco_json
-from .sensor_image import (LoadSensorImage, SensorScaling, UnscaledImageError,
-                           decode_image)
+from .sensor_image import LoadSensorImage
 from .single_source_sampler import SingleSourceSampler
 from .soi_det_part import SOIDetPartMixin
 from .subset_loader import build_subset_loader
@@ -36,9 +36,6 @@ __all__ = [
     'DroneVehicleDataset',
     'LoadImageOrSkip',
     'LoadSensorImage',
-    'SensorScaling',
-    'UnscaledImageError',
-    'decode_image',
     'SkipLog',
     'image_size_problem',
     'polygon_problem',

@@ -16,7 +16,7 @@ import numpy as np
 from mmengine.logging import print_log
 from PIL import Image
 
-from .sensor_image import decode_image
+from ..imagery import decode_image
 
 #: Polygons smaller than this (pixels^2) carry no object: zero area.
 MIN_POLYGON_AREA = 1.0

@@ -5,7 +5,8 @@ from typing import Optional
 from mmengine.logging import print_log
 from mmrotate.registry import TRANSFORMS
 
-from .sensor_image import LoadSensorImage, UnscaledImageError
+from ..imagery import UnscaledImageError
+from .sensor_image import LoadSensorImage
 
 
 @TRANSFORMS.register_module()

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from sm3det.apis import SM3DetInferencer, open_image
-from sm3det.datasets import LoadSensorImage, SensorScaling, UnscaledImageError
+from sm3det.apis import SM3DetInferencer
+from sm3det.datasets import LoadSensorImage
+from sm3det.imagery import SensorScaling, UnscaledImageError, open_image
 from repository import REPO_ROOT
 from sensor_images import amplitude, write_image, write_truncated_jpeg
 

@@ -12,8 +12,9 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmrotate.registry import DATASETS, TRANSFORMS
 
-from sm3det.datasets import LoadImageOrSkip, UnscaledImageError
+from sm3det.datasets import LoadImageOrSkip
 from sm3det.datasets.annotation_checks import image_size_problem
+from sm3det.imagery import UnscaledImageError
 from repository import REPO_ROOT
 from sensor_images import (AMPLITUDE_MAX, amplitude, write_image,
                            write_truncated_jpeg)

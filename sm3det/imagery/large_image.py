@@ -24,8 +24,8 @@ from typing import Optional, Tuple, Union
 import cv2
 import numpy as np
 
-from ..datasets.sensor_image import (SensorScaling, ValueRange, decode_image,
-                                     fit_stride, unreadable)
+from .sensor_scaling import (SensorScaling, ValueRange, decode_image,
+                             fit_stride, unreadable)
 
 #: Channel counts a window can be made of (1 is repeated to 3).
 READABLE_CHANNELS = (1, 3)
@@ -163,7 +163,10 @@ def _tiff_source(path: str) -> Optional[Tuple[int, np.dtype, tuple]]:
     """(offset, dtype, shape) of an uncompressed, contiguous strip TIFF of
     a :data:`MAPPED_TIFF_MODES` mode; None for any other TIFF (it is then
     decoded whole)."""
-    from PIL import Image
+    try:
+        from PIL import Image
+    except ImportError:  # no Pillow (a deployment machine): decode whole
+        return None
     try:
         with Image.open(path) as im:
             mode, (width, height), tiles = im.mode, im.size, im.tile
