@@ -4,7 +4,8 @@
 #   bash tools/install.sh                 # idempotent: a second run only checks
 #   bash tools/install.sh --compiled-ops  # also build mmcv's C++ ops (10-50 min)
 #
-# Order: torch, mmengine, mmcv 2.0.1, mmdet 3.1.0 / mmrotate 1.0.0rc1, then
+# Order: torch, mmengine, mmcv 2.0.1, mmdet 3.1.0 / mmrotate 1.0.0rc1, onnx /
+# onnxruntime (ONNX export and runtime), then
 # this package (editable). mmcv comes as `mmcv-lite` (its pure-Python part)
 # by default: its kernels are then sm3det_compat's PyTorch ones, and nothing
 # is compiled. With --compiled-ops (or SM3DET_COMPILED_OPS=1) mmcv is built
@@ -147,6 +148,12 @@ fi
 pyok 'import mmdet, mmrotate, pycocotools, shapely, matplotlib, pytest, flake8, isort, yapf' || {
     say "installing mmdet, mmrotate, pycocotools and the test requirements"
     pip_q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"; }
+
+# 4b. ONNX export and runtime, at the pinned versions (requirements/deploy.txt).
+pyok 'import onnx, onnxruntime
+assert (onnx.__version__, onnxruntime.__version__) == ("1.23.2", "1.32.0")' || {
+    say "installing onnx and onnxruntime (ONNX export and runtime)"
+    pip_q -r "$ROOT/requirements/deploy.txt"; }
 
 # 5. This package, editable, pointing at this checkout.
 say "installing sm3det (editable) from $ROOT"

@@ -1,9 +1,10 @@
 """Check that the SM3Det stack is installed and consistent.
 
 Exits 0 when torch, mmengine 0.10.x, mmcv 2.0.1 (compiled, or mmcv-lite with
-the PyTorch kernels of ``sm3det_compat``), mmdet 3.1.0, mmrotate 1.0.0rc1 and
-the test requirements import, the startup hook that applies the stack's fixes
-ran in this interpreter, and ``sm3det`` is installed from the given checkout.
+the PyTorch kernels of ``sm3det_compat``), mmdet 3.1.0, mmrotate 1.0.0rc1,
+onnx 1.23.2, onnxruntime 1.32.0 and the test requirements import, the startup
+hook that applies the stack's fixes ran in this interpreter, and ``sm3det`` is
+installed from the given checkout.
 Otherwise prints what is missing and exits 1.
 """
 import sys
@@ -21,6 +22,9 @@ EXPECTED = {
     'mmcv': lambda v: v == '2.0.1',
     'mmdet': lambda v: v == '3.1.0',
     'mmrotate': lambda v: v == '1.0.0rc1',
+    # requirements/deploy.txt: the ONNX export and runtime
+    'onnx': lambda v: v == '1.23.2',
+    'onnxruntime': lambda v: v == '1.32.0',
 }
 
 
@@ -89,6 +93,7 @@ def main():
             import mmdet
             import mmengine
             import mmrotate
+            import onnxruntime
             import torch
 
             import sm3det_compat
@@ -99,7 +104,8 @@ def main():
             print(f'[check_env] OK: torch {torch.__version__}, mmengine '
                   f'{mmengine.__version__}, mmcv {mmcv.__version__}, '
                   f'mmdet {mmdet.__version__}, '
-                  f'mmrotate {mmrotate.__version__}; kernels: {ops}; '
+                  f'mmrotate {mmrotate.__version__}, onnxruntime '
+                  f'{onnxruntime.__version__}; kernels: {ops}; '
                   'startup hook: sm3det_compat.pth')
     sys.exit(1 if problems else 0)
 
