@@ -25,6 +25,7 @@ from ..deploy import DeployMeta, Detections, OnnxDetector, write_meta
 from ..deploy.metadata import meta_path as meta_file
 from ..deploy.preprocess import preprocess
 from ..deploy.runtime import INPUT_NAMES, OUTPUT_NAMES
+from .onnx_ops import traceable_attention
 from .parity import BOX_TOL, SCORE_TOL, Agreement, compare_detections, favour
 from .task_graph import TaskGraph
 
@@ -95,7 +96,7 @@ def export_onnx(config: str,
             checkpoint=osp.abspath(checkpoint)))
     meta_path = meta_file(onnx_path)
 
-    images = list(check_images) if check_images else test_images(
+    images = list(check_images) if check_images else task_test_images(
         inferencer, task, num_check_images)
     agreements = check_export(inferencer, OnnxDetector(onnx_path), images,
                               box_tol, score_tol)
@@ -190,18 +191,34 @@ def trace(graph: TaskGraph, meta: DeployMeta, onnx_path: str) -> None:
     args = tuple(map(torch.from_numpy, preprocess(image, meta)[:2]))
     dynamic = {'image': {2: 'height', 3: 'width'}}
     dynamic.update({name: {0: 'detections'} for name in OUTPUT_NAMES})
-    with torch.no_grad(), warnings.catch_warnings():
+    trace_module(graph, args, onnx_path, INPUT_NAMES, OUTPUT_NAMES, dynamic)
+
+
+def trace_module(module: torch.nn.Module, args: tuple, onnx_path: str,
+                 input_names: Sequence[str], output_names: Sequence[str],
+                 dynamic_axes: dict) -> None:
+    """``torch.onnx.export`` as every export here runs it (``module`` in
+    eval mode, TorchScript tracing, opset :data:`OPSET`, attention made
+    traceable), then checked: a valid model of standard operators only.
+
+    Raises:
+        RuntimeError: the file holds operators of another domain.
+    """
+    # Also after the export: torch.onnx.export restores the mode the module
+    # had, and a module built for the export is in training mode.
+    module.eval()
+    with torch.no_grad(), warnings.catch_warnings(), traceable_attention():
         # Tracer notes on shapes read as Python numbers: checked by parity.
         warnings.simplefilter('ignore')
         torch.onnx.export(
-            graph,
+            module,
             args,
             onnx_path,
             dynamo=False,
             opset_version=OPSET,
-            input_names=list(INPUT_NAMES),
-            output_names=list(OUTPUT_NAMES),
-            dynamic_axes=dynamic)
+            input_names=list(input_names),
+            output_names=list(output_names),
+            dynamic_axes=dynamic_axes)
     model = onnx.load(onnx_path)
     onnx.checker.check_model(model)
     custom = sorted({
@@ -212,8 +229,8 @@ def trace(graph: TaskGraph, meta: DeployMeta, onnx_path: str) -> None:
         raise RuntimeError(f'{onnx_path} has non-standard operators {custom}')
 
 
-def test_images(inferencer: SM3DetInferencer, task: str,
-                count: int) -> List[Union[str, np.ndarray]]:
+def task_test_images(inferencer: SM3DetInferencer, task: str,
+                     count: int) -> List[Union[str, np.ndarray]]:
     """``count`` evenly spaced images of the task's test set and a crop of
     the first (another size: the graph's dynamic shapes)."""
     dataset_cfg = task_dataset_cfg(inferencer.cfg, task, 'test')

@@ -3,11 +3,17 @@ that tracing gives standard operators.
 
 - :func:`nms_indices`: greedy NMS, ONNX ``NonMaxSuppression`` in the graph;
 - :func:`topk_up_to`: the top ``min(k, n)`` of ``n`` values, ``n`` known only
-  when the graph runs (a traced ``min(k, n)`` would freeze ``n``).
+  when the graph runs (a traced ``min(k, n)`` would freeze ``n``);
+- :func:`traceable_attention`: ``nn.MultiheadAttention`` whose traced shapes
+  follow the input.
 """
+import contextlib
+from typing import Iterator
+
 import torch
+import torch.nn.functional as F
 from mmcv.utils import ext_loader
-from torch import Tensor
+from torch import Tensor, nn
 
 # The kernel, not mmcv.ops.nms: that is itself a traced autograd Function.
 ext_module = ext_loader.load_ext('_ext', ['nms'])
@@ -76,3 +82,54 @@ def topk_up_to(values: Tensor, k: int):
     runs; values (descending) and indices."""
     count = torch._shape_as_tensor(values)[0]
     return values.topk(torch.clamp(count, max=k))
+
+
+@contextlib.contextmanager
+def traceable_attention() -> Iterator[None]:
+    """Within the block, ``nn.MultiheadAttention`` computes attention with
+    plain operations whose shapes follow the input (PVTv2's spatial-
+    reduction attention): torch's own forward traces with the key length
+    of the example frozen."""
+    stock = nn.MultiheadAttention.forward
+    nn.MultiheadAttention.forward = _attention
+    try:
+        yield
+    finally:
+        nn.MultiheadAttention.forward = stock
+
+
+def _attention(self: nn.MultiheadAttention,
+               query: Tensor,
+               key: Tensor,
+               value: Tensor,
+               key_padding_mask=None,
+               need_weights: bool = True,
+               attn_mask=None,
+               average_attn_weights: bool = True,
+               is_causal: bool = False):
+    """``nn.MultiheadAttention.forward`` without masks, in inference:
+    ``(output, None)``."""
+    if (key_padding_mask is not None or attn_mask is not None or is_causal
+            or not self._qkv_same_embed_dim or self.bias_k is not None
+            or self.add_zero_attn):
+        raise ValueError(
+            'the ONNX export takes nn.MultiheadAttention without masks, '
+            'separate key/value sizes, bias_k/bias_v or add_zero_attn')
+    if self.batch_first:
+        query, key, value = (x.transpose(0, 1) for x in (query, key, value))
+    biases = (self.in_proj_bias.chunk(3)
+              if self.in_proj_bias is not None else (None, None, None))
+
+    def heads(x: Tensor, weight: Tensor, bias) -> Tensor:
+        """(L, B, E) -> (B, heads, L, head_dim)."""
+        x = F.linear(x, weight, bias)
+        return x.reshape(x.shape[0], x.shape[1], self.num_heads,
+                         self.head_dim).permute(1, 2, 0, 3)
+
+    q, k, v = (heads(x, w, b) for x, w, b in zip((
+        query, key, value), self.in_proj_weight.chunk(3), biases))
+    weights = (q @ k.transpose(-2, -1) * self.head_dim**-0.5).softmax(-1)
+    out = (weights @ v).permute(2, 0, 1, 3)
+    out = out.reshape(out.shape[0], out.shape[1], self.embed_dim)
+    out = F.linear(out, self.out_proj.weight, self.out_proj.bias)
+    return (out.transpose(0, 1) if self.batch_first else out), None
