@@ -117,8 +117,9 @@ def _attention(self: nn.MultiheadAttention,
             'separate key/value sizes, bias_k/bias_v or add_zero_attn')
     if self.batch_first:
         query, key, value = (x.transpose(0, 1) for x in (query, key, value))
-    biases = (self.in_proj_bias.chunk(3)
-              if self.in_proj_bias is not None else (None, None, None))
+    biases = (
+        self.in_proj_bias.chunk(3) if self.in_proj_bias is not None else
+        (None, None, None))
 
     def heads(x: Tensor, weight: Tensor, bias) -> Tensor:
         """(L, B, E) -> (B, heads, L, head_dim)."""
@@ -126,8 +127,10 @@ def _attention(self: nn.MultiheadAttention,
         return x.reshape(x.shape[0], x.shape[1], self.num_heads,
                          self.head_dim).permute(1, 2, 0, 3)
 
-    q, k, v = (heads(x, w, b) for x, w, b in zip((
-        query, key, value), self.in_proj_weight.chunk(3), biases))
+    q, k, v = (heads(
+        x, w,
+        b) for x, w, b in zip((query, key,
+                               value), self.in_proj_weight.chunk(3), biases))
     weights = (q @ k.transpose(-2, -1) * self.head_dim**-0.5).softmax(-1)
     out = (weights @ v).permute(2, 0, 1, 3)
     out = out.reshape(out.shape[0], out.shape[1], self.embed_dim)
