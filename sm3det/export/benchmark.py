@@ -8,13 +8,11 @@ preprocessing, the graph, numpy score threshold and NMS). Their calls are
 interleaved, so that a noisy shared machine slows both alike, and the
 median of the repeats after the warm-up ones is kept.
 """
-import contextlib
 import logging
 import os.path as osp
 import statistics
 import time
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
-from unittest import mock
 
 import cv2
 import numpy as np
@@ -28,6 +26,7 @@ from ..apis.task_export import task_dataset_cfg
 from ..deploy import OnnxDetector
 from ..deploy.preprocess import preprocess
 from ..imagery import SensorScaling, open_image
+from ..models.layers.expert_dispatch import forced_expert_backend
 from .exporter import write_onnx
 
 #: Calibration images of a per-sensor export (evenly spaced, validation).
@@ -142,7 +141,7 @@ def task_image(cfg: Config, task: str, size: Tuple[int, int],
     try:
         path = DATASETS.build(task_dataset_cfg(
             cfg, task, 'test')).get_data_info(0)['img_path']
-    except (FileNotFoundError, OSError, ValueError, IndexError) as error:
+    except (OSError, ValueError, IndexError) as error:
         print_log(
             f'task {task}: no test image ({error}); timing a random image',
             logger='current',
@@ -162,18 +161,11 @@ def load_model(config: str, checkpoint: Optional[str]) -> SM3DetInferencer:
     return SM3DetInferencer(config, checkpoint, device='cpu')
 
 
-@contextlib.contextmanager
-def experts_densely():
-    """GridMoE layers run every expert on every token, as in the exported
-    graph: they take that path while ``torch.onnx.is_in_onnx_export()``."""
-    with mock.patch.object(torch.onnx, 'is_in_onnx_export', lambda: True):
-        yield
-
-
 def time_backbone(inferencer: SM3DetInferencer, scale: str, inputs: np.ndarray,
                   warmup: int, repeats: int) -> BackboneTiming:
     """The backbone and neck (``extract_feat``) on ``inputs``, sparse
-    against dense experts (:func:`experts_densely`), interleaved.
+    against dense experts (``forced_expert_backend('dense')``, as in the
+    exported graph), interleaved.
 
     Args:
         inferencer: the model.
@@ -185,7 +177,7 @@ def time_backbone(inferencer: SM3DetInferencer, scale: str, inputs: np.ndarray,
     model = inferencer.model.eval()
 
     def dense():
-        with experts_densely():
+        with forced_expert_backend('dense'):
             model.extract_feat(image)
 
     with torch.no_grad():

@@ -69,7 +69,8 @@ def export_onnx(config: str,
             ``tools/model_converters/export_task.py`` or a single-task
             detector).
         task: the task; may be omitted for a one-task model.
-        out_dir: where ``<config name>_<task>.onnx`` and ``.json`` go.
+        out_dir: where ``<config name>_<task>.onnx`` and ``.json`` go
+            (``<config name>.onnx`` if that name ends with the task).
         check_images: images to check the export on; default
             ``num_check_images`` evenly spaced images of the task's test set,
             plus a crop of the first to another size.
@@ -86,8 +87,10 @@ def export_onnx(config: str,
     name = (
         osp.splitext(osp.basename(config))[0]
         if isinstance(config, str) else 'model')
+    if not name.endswith(f'_{task}'):  # export_task.py's names end so
+        name = f'{name}_{task}'
     os.makedirs(out_dir, exist_ok=True)
-    onnx_path = osp.join(out_dir, f'{name}_{task}.onnx')
+    onnx_path = osp.join(out_dir, f'{name}.onnx')
     meta = write_onnx(
         inferencer,
         onnx_path,

@@ -6,8 +6,6 @@ weights and a generated two-image SOI-Det-mini.
 * Each task is exported and both runtimes detect the same image (the task's
   first test image at the test scale) with the same count; without a test
   set, a random image.
-* ``experts_densely`` makes every GridMoE layer take the exported dense
-  path, with the sparse path's outputs.
 * Per-sensor exports are written where the validation set exists, and
   reported as not made where it does not.
 * The report's tables; the tool runs and prints them.
@@ -25,7 +23,6 @@ from sm3det.datasets.preparation import generate_soi_det_mini
 from sm3det.export import benchmark
 from sm3det.export.benchmark import (BackboneTiming, SensorExport, TaskTiming,
                                      interleaved_medians)
-from sm3det.models.layers import grid_moe, moe_layers
 from mini_training import mini_cfg
 from repository import run_script
 
@@ -97,29 +94,12 @@ def test_task_image_without_a_test_set_is_random(mini, inferencer):
     for dataset in cfg.test_dataloader.dataset.datasets:
         dataset.data_root = '/nonexistent/'
     image, name = benchmark.task_image(cfg, 'dota', (320, 256),
-                                       inferencer.scaling)
+                                       inferencer.scalings['dota'])
     again, _ = benchmark.task_image(cfg, 'dota', (320, 256),
-                                    inferencer.scaling)
+                                    inferencer.scalings['dota'])
     assert name == 'random'
     assert image.shape == (256, 320, 3) and image.dtype == np.uint8
     np.testing.assert_array_equal(image, again)
-
-
-def test_experts_densely_runs_every_expert_with_the_same_output(
-        inferencer, mini):
-    model = inferencer.model.eval()
-    image = torch.rand(1, 3, 64, 64)
-    with torch.no_grad():
-        sparse = model.extract_feat(image)
-        with mock.patch.object(
-                grid_moe,
-                'run_experts_densely',
-                wraps=grid_moe.run_experts_densely) as dense_path:
-            with benchmark.experts_densely():
-                dense = model.extract_feat(image)
-    assert dense_path.call_count == len(moe_layers(model.backbone)) > 0
-    for a, b in zip(sparse, dense):
-        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
 def test_sensor_exports_where_the_validation_set_exists(

@@ -4,6 +4,7 @@ midpoint-offset decoding without OpenCV, the GridMoE computed densely, and
 the detection pairing of the parity check."""
 import warnings
 from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import onnxruntime as ort
@@ -18,7 +19,8 @@ from sm3det.export.onnx_ops import nms_indices
 from sm3det.export.oriented_rcnn_graph import midpoint_offset_decode
 from sm3det.export.parity import compare_detections, favour
 from sm3det.export.rotated_roi_align import roi_align_rotated
-from sm3det.models.layers import keep_experts
+from sm3det.models.layers import grid_moe, keep_experts
+from sm3det.models.layers.expert_dispatch import forced_expert_backend
 
 
 def export_and_session(module, args, path, names, dynamic):
@@ -145,9 +147,9 @@ def test_midpoint_offset_decoding_equals_min_area_rect():
 @pytest.mark.parametrize('top_k,routing', [(1, 'grid'), (2, 'grid'),
                                            (3, 'grid'), (2, 'image')])
 def test_grid_moe_exported_densely_equals_sparse(monkeypatch, top_k, routing):
-    """In an ONNX export every expert runs on every token with the sparse
-    gates: the layer's outputs are unchanged (ConvNeXt MLP experts, also
-    after pruning experts)."""
+    """In an ONNX export (or forced) every expert runs on every token with
+    the sparse gates: the layer's outputs are unchanged (ConvNeXt MLP
+    experts, also after pruning experts)."""
     init_default_scope('mmrotate')
     torch.manual_seed(3)
     layer = MODELS.build(
@@ -159,14 +161,17 @@ def test_grid_moe_exported_densely_equals_sparse(monkeypatch, top_k, routing):
             top_k=top_k,
             routing=routing)).eval()
     x = torch.randn(2, 5, 7, 16)
+    dense_calls = mock.Mock(wraps=grid_moe.run_experts_densely)
+    monkeypatch.setattr(grid_moe, 'run_experts_densely', dense_calls)
     with torch.no_grad():
         sparse = layer(x)
-        monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
-        dense = layer(x)
+        with forced_expert_backend('dense'):
+            dense = layer(x)
         keep_experts(layer, [5, 0, 2, 3])
-        pruned_dense = layer(x)
-        monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: False)
         pruned_sparse = layer(x)
+        monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
+        pruned_dense = layer(x)
+    assert dense_calls.call_count == 2
     assert (sparse - dense).abs().max() < 1e-5
     assert (pruned_sparse - pruned_dense).abs().max() < 1e-5
 

@@ -31,7 +31,7 @@ from .stacked_experts import (HAS_GROUPED_MM, ExpertRows, StackedLinear,
                               compute_dtype, stacked_linears)
 
 #: The backends :func:`forced_expert_backend` can force.
-EXPERT_BACKENDS = ('grouped_mm', 'loop')
+EXPERT_BACKENDS = ('grouped_mm', 'loop', 'dense')
 # Set only by forced_expert_backend; None: the automatic choice.
 _forced_backend: Optional[str] = None
 
@@ -43,7 +43,8 @@ def forced_expert_backend(backend: str) -> Iterator[None]:
 
     ``'grouped_mm'`` (one grouped GEMM per linear layer) still gives way to
     the loop where rows are not 16-byte aligned and under ``torch.jit``
-    tracing; ``'loop'`` is one expert at a time.
+    tracing; ``'loop'`` is one expert at a time; ``'dense'`` every expert
+    on every unit, as in an ONNX export (:func:`run_experts_densely`).
 
     Raises:
         ValueError: an unknown backend, or ``'grouped_mm'`` on a torch
@@ -143,6 +144,12 @@ def run_experts(
         gates = gates.to(slot_outputs.dtype)
     gates = gates.view(num_units, top_k, *[1] * (slot_outputs.dim() - 2))
     return (slot_outputs * gates).sum(dim=1), ends
+
+
+def dense_dispatch() -> bool:
+    """Whether GridMoE layers compute every expert on every unit now: in
+    an ONNX export, or forced (:func:`forced_expert_backend`)."""
+    return _forced_backend == 'dense' or torch.onnx.is_in_onnx_export()
 
 
 def run_experts_densely(experts: nn.Module, units: torch.Tensor,

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmrotate.registry import MODELS
 
-from .expert_dispatch import run_experts, run_experts_densely
+from .expert_dispatch import dense_dispatch, run_experts, run_experts_densely
 from .expert_layouts import load_other_expert_layouts
 from .gating import (Routing, balance_loss, gating_noise_std,
                      kept_expert_columns, noisy_top_k_gating)
@@ -189,7 +189,7 @@ class GridMoE(nn.Module):
             router_inputs = units.mean(dim=1)
 
         routing = self._route(router_inputs)
-        if torch.onnx.is_in_onnx_export():
+        if dense_dispatch():
             mixed = run_experts_densely(self.experts, units, routing.gates,
                                         routing.expert_index)
             return mixed.reshape(batch, height, width, -1)
