@@ -5,16 +5,18 @@ check it against PyTorch.
         [--out DIR] [--check-images IMG ...] [--num-check-images 3] \\
         [--box-tol 0.01] [--score-tol 1e-4]
 
-Writes ``<DIR>/<config name>_<task>.onnx`` (image -> boxes, scores and
-labels before the final NMS; the task's GridMoE layers, FPN and head) and
-the metadata ``.json`` beside it, which ``sm3det.deploy.OnnxDetector``
-(numpy, onnxruntime and OpenCV only) reads. CONFIG and CHECKPOINT: a full
-SM3Det with ``--task``, the output of ``export_task.py`` (one task) or a
-single-task model. The export is then run by onnxruntime and by PyTorch on
-``--num-check-images`` images of the task's test set and a crop of the
-first (or on ``--check-images``): detections after NMS must pair up with
-boxes within ``--box-tol`` pixels and scores within ``--score-tol``, or the
-tool fails (exit status 1; the files stay for inspection).
+Writes ``<DIR>/<config name>_<task>.onnx`` (no second ``_<task>`` when
+the config's name ends with it, as export_task.py's do): image -> boxes,
+scores and labels before the final NMS, through the task's GridMoE layers,
+FPN and head; and the metadata ``.json`` beside it, which
+``sm3det.deploy.OnnxDetector`` (numpy, onnxruntime and OpenCV only) reads.
+CONFIG and CHECKPOINT: a full SM3Det with ``--task``, the output of
+``export_task.py`` (one task) or a single-task model. The export is then run
+by onnxruntime and by PyTorch on ``--num-check-images`` images of the task's
+test set and a crop of the first (or on ``--check-images``): detections
+after NMS must pair up with boxes within ``--box-tol`` pixels and scores
+within ``--score-tol``, or the tool fails (exit status 1; the files stay for
+inspection).
 """
 import argparse
 import os.path as osp
