@@ -64,7 +64,12 @@ else
     pip_q "torch==$TORCH_CPU_VERSION"
 fi
 
-# 2. mmengine.
+# 2. mmengine, and the setuptools it needs: mmengine 0.10 imports
+#    pkg_resources (for configs that inherit mmrotate:: / mmdet:: files), which
+#    setuptools dropped after 80.9, and torch 2.13 pulls the newest setuptools.
+pyok 'import pkg_resources' || {
+    say "installing setuptools <= 80.9 (pkg_resources, for mmengine's configs)"
+    pip_q "setuptools>=77.0.3,<=80.9"; }  # >=: torch 2.13's own requirement
 pyok 'import mmengine; assert mmengine.__version__.startswith("0.10.")' || {
     say "installing mmengine 0.10.x"; pip_q "mmengine>=0.10.4,<0.11"; }
 

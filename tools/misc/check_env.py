@@ -16,6 +16,7 @@ import argparse  # noqa: E402
 import importlib  # noqa: E402
 import os  # noqa: E402
 import os.path as osp  # noqa: E402
+import warnings  # noqa: E402
 
 EXPECTED = {
     'mmengine': lambda v: v.startswith('0.10.'),
@@ -53,10 +54,13 @@ def check(root, compiled_ops=False):
     if compiled_ops and sm3det_compat.ops_backend() != 'compiled':
         problems.append('mmcv was installed without its compiled ops '
                         '(bash tools/install.sh --compiled-ops builds them)')
-    for name in ('pycocotools', 'shapely', 'pytest', 'flake8', 'isort',
-                 'yapf'):
+    # mmengine's configs that inherit mmrotate:: files need pkg_resources.
+    for name in ('pkg_resources', 'pycocotools', 'shapely', 'pytest', 'flake8',
+                 'isort', 'yapf'):
         try:
-            importlib.import_module(name)
+            with warnings.catch_warnings():  # pkg_resources: deprecated
+                warnings.simplefilter('ignore')
+                importlib.import_module(name)
         except ImportError as e:
             problems.append(f'{name} does not import: {e}')
     try:
