@@ -137,16 +137,21 @@ def test_graphs_use_standard_operators_only(exports):
         assert meta.box_type == ('hbox' if task == 'sar' else 'rbox')
 
 
-def test_export_of_per_sensor_export(config, trained_mini, exports, tmp_path):
-    """export_task's SAR model (one head, the experts SAR uses) exports and
-    passes the check; its file is smaller than the full model's SAR
-    export."""
-    exported = export_task(
+@pytest.fixture(scope='module')
+def sar_export(config, trained_mini):
+    """export_task's SAR model: one head, the experts SAR's images use."""
+    return export_task(
         Config.fromfile(config),
         trained_mini.checkpoint,
         'sar',
         num_images=1000,
         threshold=0.)
+
+
+def test_export_of_per_sensor_export(sar_export, exports, tmp_path):
+    """export_task's SAR model exports and passes the check; its file is
+    not larger than the full model's SAR export."""
+    exported = sar_export
     sar_config = str(tmp_path / 'sm3det_mini_sar.py')
     sar_checkpoint = str(tmp_path / 'sm3det_mini_sar.pth')
     exported.config.dump(sar_config)
@@ -179,18 +184,12 @@ def test_sliding_window_matches_pytorch(exports, inferencers, config):
     assert agreement.count[0] > 0
 
 
-def test_bad_input(config, trained_mini, exports, tmp_path):
+def test_bad_input(config, trained_mini, exports, sar_export, tmp_path):
     with pytest.raises(ValueError, match="unknown task 'optical'"):
         export_onnx(config, trained_mini.checkpoint, 'optical', str(tmp_path))
     # A checkpoint without the DOTA head: the SAR-only model's.
-    sar_only = export_task(
-        Config.fromfile(config),
-        trained_mini.checkpoint,
-        'sar',
-        num_images=4,
-        threshold=0.)
     checkpoint = str(tmp_path / 'sar_only.pth')
-    torch.save(sar_only.checkpoint, checkpoint)
+    torch.save(sar_export.checkpoint, checkpoint)
     with pytest.raises(ValueError, match='sar_only.pth does not match'):
         export_onnx(config, checkpoint, 'dota', str(tmp_path))
     detector = OnnxDetector(exports['dota'].onnx_path)
