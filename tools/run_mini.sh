@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's main job: set up, then train and evaluate SM3Det on the
-# built-in SOI-Det-mini (CPU: about 12 minutes on 2 cores; uses a GPU when
+# built-in SOI-Det-mini (CPU: 7 to 12 minutes on 2 cores; uses a GPU when
 # torch sees one).
 #
 #   bash tools/run_mini.sh [CONFIG] [extra tools/train.py args]
