@@ -67,18 +67,18 @@ class TaskTiming(NamedTuple):
 
 class BackboneTiming(NamedTuple):
     """The shared backbone and neck of one model in PyTorch: the GridMoE
-    layers' sparse dispatch against every expert on every token, as the
-    exported graph computes them.
+    layers' sorted dispatch against the gathered one of the exported graph
+    (each expert gathers its tokens by a mask).
 
     Attributes:
         scale: as in :class:`TaskTiming`.
         size: ``(width, height)`` of the input in pixels.
-        sparse_ms, dense_ms: median milliseconds per image.
+        sparse_ms, gathered_ms: median milliseconds per image.
     """
     scale: str
     size: Tuple[int, int]
     sparse_ms: float
-    dense_ms: float
+    gathered_ms: float
 
 
 class SensorExport(NamedTuple):
@@ -163,9 +163,9 @@ def load_model(config: str, checkpoint: Optional[str]) -> SM3DetInferencer:
 
 def time_backbone(inferencer: SM3DetInferencer, scale: str, inputs: np.ndarray,
                   warmup: int, repeats: int) -> BackboneTiming:
-    """The backbone and neck (``extract_feat``) on ``inputs``, sparse
-    against dense experts (``forced_expert_backend('dense')``, as in the
-    exported graph), interleaved.
+    """The backbone and neck (``extract_feat``) on ``inputs``, the sorted
+    dispatch against the gathered one (``forced_expert_backend('gather')``,
+    as in the exported graph), interleaved.
 
     Args:
         inferencer: the model.
@@ -176,15 +176,15 @@ def time_backbone(inferencer: SM3DetInferencer, scale: str, inputs: np.ndarray,
     image = torch.from_numpy(inputs)
     model = inferencer.model.eval()
 
-    def dense():
-        with forced_expert_backend('dense'):
+    def gathered():
+        with forced_expert_backend('gather'):
             model.extract_feat(image)
 
     with torch.no_grad():
-        sparse_ms, dense_ms = interleaved_medians(
-            (lambda: model.extract_feat(image), dense), warmup, repeats)
+        sparse_ms, gathered_ms = interleaved_medians(
+            (lambda: model.extract_feat(image), gathered), warmup, repeats)
     return BackboneTiming(scale, (image.shape[3], image.shape[2]), sparse_ms,
-                          dense_ms)
+                          gathered_ms)
 
 
 def benchmark_model(
@@ -244,7 +244,7 @@ def benchmark_model(
                        len(results['ort'].scores),
                        osp.getsize(onnx_path) / 2**20))
     print_log(
-        f'{scale}: timing the backbone, sparse and dense experts',
+        f'{scale}: timing the backbone, sorted and gathered experts',
         logger='current')
     return timings, time_backbone(inferencer, scale, backbone_inputs, warmup,
                                   repeats)
@@ -328,13 +328,13 @@ def format_report(timings: Sequence[TaskTiming],
                      f'{t.torch_count} / {t.ort_count} | {t.onnx_mib:.1f} |')
     if backbones:
         lines += [
-            '', '| model | backbone + neck, PyTorch | sparse MoE ms | every '
-            'expert (as exported) ms | every / sparse |',
+            '', '| model | backbone + neck, PyTorch | sorted dispatch ms | '
+            'gathered (as exported) ms | gathered / sorted |',
             '|---|---|---|---|---|'
         ]
         lines += [
             f'| {b.scale} | {b.size[0]}x{b.size[1]} | {b.sparse_ms:.1f} | '
-            f'{b.dense_ms:.1f} | {b.dense_ms / b.sparse_ms:.2f} |'
+            f'{b.gathered_ms:.1f} | {b.gathered_ms / b.sparse_ms:.2f} |'
             for b in backbones
         ]
     if exports:

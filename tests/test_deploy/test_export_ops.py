@@ -1,6 +1,7 @@
 """The pieces of the ONNX export that replace stock operations, against the
 stock ones: rotated RoIAlign with GridSample, NMS as NonMaxSuppression, the
-midpoint-offset decoding without OpenCV, the GridMoE computed densely, and
+midpoint-offset decoding without OpenCV, the GridMoE's gathered dispatch,
+and
 the detection pairing of the parity check."""
 import warnings
 from types import SimpleNamespace
@@ -146,10 +147,10 @@ def test_midpoint_offset_decoding_equals_min_area_rect():
 
 @pytest.mark.parametrize('top_k,routing', [(1, 'grid'), (2, 'grid'),
                                            (3, 'grid'), (2, 'image')])
-def test_grid_moe_exported_densely_equals_sparse(monkeypatch, top_k, routing):
-    """In an ONNX export (or forced) every expert runs on every token with
-    the sparse gates: the layer's outputs are unchanged (ConvNeXt MLP
-    experts, also after pruning experts)."""
+def test_grid_moe_exported_gathered_equals_sparse(monkeypatch, top_k, routing):
+    """In an ONNX export (or forced) each expert gathers its tokens by a
+    mask: the layer's outputs are unchanged (ConvNeXt MLP experts, also
+    after pruning experts)."""
     init_default_scope('mmrotate')
     torch.manual_seed(3)
     layer = MODELS.build(
@@ -161,19 +162,19 @@ def test_grid_moe_exported_densely_equals_sparse(monkeypatch, top_k, routing):
             top_k=top_k,
             routing=routing)).eval()
     x = torch.randn(2, 5, 7, 16)
-    dense_calls = mock.Mock(wraps=grid_moe.run_experts_densely)
-    monkeypatch.setattr(grid_moe, 'run_experts_densely', dense_calls)
+    gathered_calls = mock.Mock(wraps=grid_moe.run_experts_gathered)
+    monkeypatch.setattr(grid_moe, 'run_experts_gathered', gathered_calls)
     with torch.no_grad():
         sparse = layer(x)
-        with forced_expert_backend('dense'):
-            dense = layer(x)
+        with forced_expert_backend('gather'):
+            gathered = layer(x)
         keep_experts(layer, [5, 0, 2, 3])
         pruned_sparse = layer(x)
         monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
-        pruned_dense = layer(x)
-    assert dense_calls.call_count == 2
-    assert (sparse - dense).abs().max() < 1e-5
-    assert (pruned_sparse - pruned_dense).abs().max() < 1e-5
+        pruned_gathered = layer(x)
+    assert gathered_calls.call_count == 2
+    assert (sparse - gathered).abs().max() < 1e-5
+    assert (pruned_sparse - pruned_gathered).abs().max() < 1e-5
 
 
 def detections(boxes, scores, labels):

@@ -15,10 +15,11 @@ itself). The loop is also taken where rows are not 16-byte aligned and under
 ``torch.jit`` tracing (FLOP counting). A benchmark or test that compares the
 two forces one with :func:`forced_expert_backend`.
 
-An exported ONNX graph cannot size blocks by data, so it computes every
-expert on every unit and mixes them with the sparse gates
-(:func:`run_experts_densely`): the same top-k routing and the same gated
-terms (the other experts' gates are exactly 0), equal to float rounding.
+An exported ONNX graph has no host to read the counts and no grouped GEMM,
+so there every expert gathers the units routed to it (a mask, ONNX
+``NonZero``), computes them and adds its gated outputs back (``index_add``,
+ONNX ``ScatterElements``): :func:`run_experts_gathered`, the same routing,
+terms and sums, equal to float rounding.
 """
 import contextlib
 from typing import Iterator, Optional, Tuple
@@ -31,7 +32,7 @@ from .stacked_experts import (HAS_GROUPED_MM, ExpertRows, StackedLinear,
                               compute_dtype, stacked_linears)
 
 #: The backends :func:`forced_expert_backend` can force.
-EXPERT_BACKENDS = ('grouped_mm', 'loop', 'dense')
+EXPERT_BACKENDS = ('grouped_mm', 'loop', 'gather')
 # Set only by forced_expert_backend; None: the automatic choice.
 _forced_backend: Optional[str] = None
 
@@ -43,8 +44,9 @@ def forced_expert_backend(backend: str) -> Iterator[None]:
 
     ``'grouped_mm'`` (one grouped GEMM per linear layer) still gives way to
     the loop where rows are not 16-byte aligned and under ``torch.jit``
-    tracing; ``'loop'`` is one expert at a time; ``'dense'`` every expert
-    on every unit, as in an ONNX export (:func:`run_experts_densely`).
+    tracing; ``'loop'`` is one expert at a time; ``'gather'`` each expert
+    gathers its units by a mask, as in an ONNX export
+    (:func:`run_experts_gathered`).
 
     Raises:
         ValueError: an unknown backend, or ``'grouped_mm'`` on a torch
@@ -146,23 +148,23 @@ def run_experts(
     return (slot_outputs * gates).sum(dim=1), ends
 
 
-def dense_dispatch() -> bool:
-    """Whether GridMoE layers compute every expert on every unit now: in
-    an ONNX export, or forced (:func:`forced_expert_backend`)."""
-    return _forced_backend == 'dense' or torch.onnx.is_in_onnx_export()
+def gathered_dispatch() -> bool:
+    """Whether GridMoE layers take :func:`run_experts_gathered` now: in an
+    ONNX export, or forced (:func:`forced_expert_backend`)."""
+    return _forced_backend == 'gather' or torch.onnx.is_in_onnx_export()
 
 
-def run_experts_densely(experts: nn.Module, units: torch.Tensor,
-                        gates: torch.Tensor,
-                        expert_index: torch.Tensor) -> torch.Tensor:
-    """Every expert on every unit, mixed with the sparse top-k gates.
+def run_experts_gathered(experts: nn.Module, units: torch.Tensor,
+                         gates: torch.Tensor,
+                         expert_index: torch.Tensor) -> torch.Tensor:
+    """Each expert computes the units routed to it, gathered by a mask; the
+    gated outputs are added into the result.
 
-    For graphs with no data-dependent shapes (ONNX export): ``N`` times the
-    expert FLOPs of :func:`run_experts`, one expert's activations at a time.
-    Each unit's non-zero terms are its k gated outputs, added in expert
-    order instead of rank order; the GEMMs run over all rows instead of
-    each expert's block (measured: outputs within 2e-7 of
-    :func:`run_experts`').
+    The path of exported graphs: no sort, no host read and no grouped GEMM,
+    only operations ONNX has (``NonZero``, ``Gather``,
+    ``ScatterElements``), with the expert FLOPs of :func:`run_experts`. A
+    unit's k terms are added in expert order instead of rank order (the same
+    sum for ``k <= 2``).
 
     Args:
         experts: The stacked expert bank of ``N`` experts.
@@ -178,17 +180,18 @@ def run_experts_densely(experts: nn.Module, units: torch.Tensor,
         layer.expert_parameters() if isinstance(layer, StackedLinear) else None
         for layer in layers
     ]
-    num_experts = stacked_linears(experts)[0].num_experts
-    dense_gates = gates.new_zeros(gates.shape[0],
-                                  num_experts).scatter(1, expert_index, gates)
-    dense_gates = dense_gates.view(-1, num_experts, *[1] * (units.dim() - 1))
-    mixed = None
-    for e in range(num_experts):
-        out = units
+    linears = stacked_linears(experts)
+    mixed = units.new_zeros(*units.shape[:-1], linears[-1].out_features)
+    for e in range(linears[0].num_experts):
+        chosen = expert_index == e  # (U, k), at most one True per row
+        rows = chosen.any(dim=1).nonzero().reshape(-1)
+        out = units.index_select(0, rows)
         for layer, params in zip(layers, parameters):
             out = layer(out) if params is None else F.linear(out, *params[e])
-        term = out * dense_gates[:, e].to(out.dtype)
-        mixed = term if mixed is None else mixed + term
+        # A unit's gate for e: its one chosen slot's (the others add 0).
+        gate = (gates * chosen).sum(dim=1).index_select(0, rows)
+        gate = gate.view(-1, *[1] * (out.dim() - 1)).to(out.dtype)
+        mixed = mixed.index_add(0, rows, out * gate)
     return mixed
 
 

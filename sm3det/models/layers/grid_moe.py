@@ -15,7 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmrotate.registry import MODELS
 
-from .expert_dispatch import dense_dispatch, run_experts, run_experts_densely
+from .expert_dispatch import (gathered_dispatch, run_experts,
+                              run_experts_gathered)
 from .expert_layouts import load_other_expert_layouts
 from .gating import (Routing, balance_loss, gating_noise_std,
                      kept_expert_columns, noisy_top_k_gating)
@@ -48,8 +49,9 @@ class GridMoE(nn.Module):
        computes its block of them: one grouped GEMM per linear layer for
        bf16 on CUDA sm90+, else one expert at a time after one host read of
        the counts (:mod:`.expert_dispatch`); the slots are put back and
-       gate-mixed (an ONNX export runs every expert on every token instead
-       and mixes with the same gates: no data-dependent shapes);
+       gate-mixed (in an ONNX export each expert gathers its tokens by a
+       mask and adds its gated outputs back instead: no sort, no host
+       read);
     5. in training, the load-balancing loss ``w * (cv^2(importance) +
        cv^2(load))`` is kept in ``last_balance_loss`` for the model to
        collect (:func:`~.moe_utils.moe_balance_loss`).
@@ -189,9 +191,9 @@ class GridMoE(nn.Module):
             router_inputs = units.mean(dim=1)
 
         routing = self._route(router_inputs)
-        if dense_dispatch():
-            mixed = run_experts_densely(self.experts, units, routing.gates,
-                                        routing.expert_index)
+        if gathered_dispatch():
+            mixed = run_experts_gathered(self.experts, units, routing.gates,
+                                         routing.expert_index)
             return mixed.reshape(batch, height, width, -1)
         mixed, slot_ends = run_experts(self.experts, self.expert_ids, units,
                                        routing.gates, routing.expert_index)
