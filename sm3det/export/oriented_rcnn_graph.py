@@ -211,4 +211,6 @@ def check_oriented_rcnn(detector: nn.Module) -> None:
         elif not bbox_head.reg_class_agnostic:
             problems.append('box head is not class-agnostic')
     if problems:
-        raise ValueError('not an Oriented R-CNN: ' + '; '.join(problems))
+        raise ValueError('not an Oriented R-CNN: ' + '; '.join(problems) +
+                         '; the ONNX export covers GFL (horizontal boxes) '
+                         'and Oriented R-CNN (rotated boxes)')

@@ -71,7 +71,10 @@ class TaskGraph(nn.Module):
                                            cfg.max_per_img,
                                            min_size if min_size >= 0 else None)
         elif isinstance(self.detector, TwoStageDetector):
-            self.head = OrientedRCNNGraph(self.detector)
+            try:
+                self.head = OrientedRCNNGraph(self.detector)
+            except ValueError as error:
+                raise ValueError(f'task {task!r}: {error}') from None
             self.box_type = 'rbox'
             cfg = self.detector.roi_head.test_cfg
             self.postprocess = PostProcess(cfg.score_thr,

@@ -3,6 +3,7 @@ stock ones: rotated RoIAlign with GridSample, NMS as NonMaxSuppression, the
 midpoint-offset decoding without OpenCV, the GridMoE's gathered dispatch,
 and
 the detection pairing of the parity check."""
+import os.path as osp
 import warnings
 from types import SimpleNamespace
 from unittest import mock
@@ -12,6 +13,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from mmcv.ops import RoIAlignRotated, nms
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmrotate.models.task_modules.coders import MidpointOffsetCoder
 from mmrotate.registry import MODELS
@@ -20,8 +22,10 @@ from sm3det.export.onnx_ops import nms_indices
 from sm3det.export.oriented_rcnn_graph import midpoint_offset_decode
 from sm3det.export.parity import compare_detections, favour
 from sm3det.export.rotated_roi_align import roi_align_rotated
+from sm3det.export.task_graph import TaskGraph
 from sm3det.models.layers import grid_moe, keep_experts
 from sm3det.models.layers.expert_dispatch import forced_expert_backend
+from repository import REPO_ROOT
 
 
 def export_and_session(module, args, path, names, dynamic):
@@ -215,3 +219,18 @@ def test_favour_breaks_only_exact_ties():
     # the other (0), and the rest by score.
     visits = order[np.argsort(-candidates.scores[order], kind='stable')]
     assert visits.tolist() == [2, 3, 1, 0]
+
+
+@pytest.mark.parametrize('config,task', [
+    ('sm3det-frcnn-orcnn_convnext-mini_fpn_600it_soi-det-mini.py', 'sar'),
+    ('sm3det-retinanet-s2anet_convnext-mini_fpn_600it_soi-det-mini.py',
+     'dota'),
+])
+def test_heads_without_an_export_are_refused(config, task):
+    """Faster R-CNN (two-stage, not oriented) and S2A-Net: a message naming
+    the task and the heads that export."""
+    init_default_scope('mmrotate')
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/head_pairs', config))
+    model = MODELS.build(cfg.model)
+    with pytest.raises(ValueError, match=f"task '{task}'.*covers GFL"):
+        TaskGraph(model, task)
