@@ -25,6 +25,7 @@ from ..deploy import DeployMeta, Detections, OnnxDetector, write_meta
 from ..deploy.metadata import meta_path as meta_file
 from ..deploy.preprocess import preprocess
 from ..deploy.runtime import INPUT_NAMES, OUTPUT_NAMES
+from ..imagery import open_image
 from .onnx_ops import traceable_attention
 from .parity import BOX_TOL, SCORE_TOL, Agreement, compare_detections, favour
 from .task_graph import TaskGraph
@@ -248,7 +249,6 @@ def task_test_images(inferencer: SM3DetInferencer, task: str,
                          'images to check the export on (--check-images)')
     indices = np.linspace(0, len(dataset) - 1, min(count, len(dataset)))
     paths = [dataset.get_data_info(int(i))['img_path'] for i in indices]
-    from ..imagery import open_image
     first = open_image(paths[0], scaling=inferencer.scaling).read_all()
     height, width = first.shape[:2]
     return paths + [first[:height * 3 // 4, :width * 2 // 3].copy()]

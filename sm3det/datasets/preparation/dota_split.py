@@ -24,10 +24,10 @@ from functools import partial
 
 import cv2
 import numpy as np
-from mmengine.utils import track_parallel_progress, track_progress
 
 from ..annotation_checks import polygon_problem
 from ..dota import parse_dota_txt
+from .per_file import run_per_file
 
 PAD_VALUE = (104, 116, 124)
 
@@ -131,10 +131,7 @@ def split_dota(img_dir,
         overlap=overlap,
         iof_thr=iof_thr,
         img_ext=img_ext)
-    # mmengine's progress bars: in order, in a pool when workers > 1.
-    results = track_parallel_progress(
-        job, ann_paths, workers,
-        chunksize=4) if workers > 1 else track_progress(job, ann_paths)
+    results = run_per_file(job, ann_paths, workers, chunksize=4)
     problems = [p for _, _, ps in results for p in ps]
     return (len(ann_paths), sum(r[0] for r in results),
             sum(r[1] for r in results), problems)

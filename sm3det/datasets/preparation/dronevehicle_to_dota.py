@@ -17,10 +17,10 @@ from functools import partial
 
 import cv2
 import numpy as np
-from mmengine.utils import track_parallel_progress, track_progress
 
 from ..annotation_checks import polygon_problem
 from ..drone_vehicle import DroneVehicleDataset, parse_dronevehicle_xml
+from .per_file import run_per_file
 
 CLASSES = DroneVehicleDataset.METAINFO['classes']
 
@@ -92,10 +92,7 @@ def convert_dronevehicle(img_dir,
         out_dir=out_dir,
         border=border,
         img_ext=img_ext)
-    # mmengine's progress bars: in order, in a pool when workers > 1.
-    results = track_parallel_progress(
-        job, xml_paths, workers,
-        chunksize=16) if workers > 1 else track_progress(job, xml_paths)
+    results = run_per_file(job, xml_paths, workers, chunksize=16)
     return (len(xml_paths), sum(r[0] for r in results),
             [p for r in results
              for p in r[1]], [u for r in results for u in r[2]])
